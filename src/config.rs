@@ -1,0 +1,283 @@
+//! Settings, read from Worker vars and secrets, validated once per request. Every problem
+//! names the setting to fix, because a 500 page that says "misconfigured" helps nobody.
+
+use url::Url;
+
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://webexapis.com/v1/authorize";
+pub const DEFAULT_TOKEN_URL: &str = "https://webexapis.com/v1/access_token";
+pub const DEFAULT_USERINFO_URL: &str = "https://webexapis.com/v1/userinfo";
+pub const DEFAULT_JWKS_URL: &str = "https://webexapis.com/v1/verification";
+pub const DEFAULT_SCOPES: &str = "openid email profile";
+/// Webex's `iss` depends on the user's identity cluster and differs from the discovery
+/// document's `issuer`, so an explicit allow-list is the only sound check.
+pub const DEFAULT_ISSUERS: &[&str] = &[
+    "https://idbroker.webex.com/idb",
+    "https://idbroker-b-us.webex.com/idb",
+    "https://idbroker-eu.webex.com/idb",
+    "https://idbroker-ca.webex.com/idb",
+    "https://idbroker-sg.webex.com/idb",
+    "https://idbroker-in.webex.com/idb",
+    "https://idbroker-ae.webex.com/idb",
+    "https://idbroker-au.webex.com/idb",
+];
+
+/// Where the settings come from: Worker vars/secrets in production, a map in tests.
+pub trait Settings {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1, OIDC Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuth {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uri: Url,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    pub userinfo_url: Url,
+    pub jwks_url: Url,
+    pub issuers: Vec<String>,
+    pub scopes: String,
+    pub token_auth: TokenAuth,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"(redacted)")
+            .field("redirect_uri", &self.redirect_uri.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting that is missing or unusable: the page and the log name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            setting,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Config {
+    /// `origin` is this Worker's origin (scheme://host[:port]), the default redirect base.
+    pub fn load(settings: &impl Settings, origin: &str) -> Result<Self, ConfigError> {
+        let redirect_default = format!("{origin}/oauth");
+        Ok(Self {
+            client_id: required(settings, "WEBEX_CLIENT_ID")?,
+            client_secret: required(settings, "WEBEX_CLIENT_SECRET")?,
+            redirect_uri: endpoint(settings, "REDIRECT_URI", &redirect_default)?,
+            authorize_url: endpoint(settings, "WEBEX_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
+            token_url: endpoint(settings, "WEBEX_TOKEN_URL", DEFAULT_TOKEN_URL)?,
+            userinfo_url: endpoint(settings, "WEBEX_USERINFO_URL", DEFAULT_USERINFO_URL)?,
+            jwks_url: endpoint(settings, "WEBEX_JWKS_URL", DEFAULT_JWKS_URL)?,
+            issuers: issuers(settings)?,
+            scopes: scopes(settings)?,
+            token_auth: token_auth(settings)?,
+        })
+    }
+}
+
+fn optional(settings: &impl Settings, name: &str) -> Option<String> {
+    settings
+        .get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn required(settings: &impl Settings, name: &'static str) -> Result<String, ConfigError> {
+    optional(settings, name).ok_or_else(|| ConfigError::new(name, "is not set"))
+}
+
+/// `https://` anywhere; plain `http://` only for a provider or Worker on this machine.
+fn endpoint(
+    settings: &impl Settings,
+    name: &'static str,
+    default: &str,
+) -> Result<Url, ConfigError> {
+    let raw = optional(settings, name).unwrap_or_else(|| default.to_owned());
+    let url =
+        Url::parse(&raw).map_err(|e| ConfigError::new(name, format!("is not a URL ({e})")))?;
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            name,
+            "must not contain a fragment or credentials",
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(ConfigError::new(
+            name,
+            "must use https:// (http:// only for localhost or 127.0.0.1)",
+        )),
+        _ => Err(ConfigError::new(name, "must be an https:// URL")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+fn issuers(settings: &impl Settings) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = optional(settings, "WEBEX_ISSUERS") else {
+        return Ok(DEFAULT_ISSUERS.iter().map(|s| s.to_string()).collect());
+    };
+    let list: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() {
+        return Err(ConfigError::new("WEBEX_ISSUERS", "lists no issuer"));
+    }
+    Ok(list)
+}
+
+fn scopes(settings: &impl Settings) -> Result<String, ConfigError> {
+    let raw = optional(settings, "WEBEX_SCOPES").unwrap_or_else(|| DEFAULT_SCOPES.to_owned());
+    let scopes: Vec<&str> = raw.split_whitespace().collect();
+    if !scopes.contains(&"openid") {
+        return Err(ConfigError::new("WEBEX_SCOPES", "must include openid"));
+    }
+    Ok(scopes.join(" "))
+}
+
+fn token_auth(settings: &impl Settings) -> Result<TokenAuth, ConfigError> {
+    match optional(settings, "WEBEX_TOKEN_AUTH").as_deref() {
+        None | Some("client_secret_basic") => Ok(TokenAuth::ClientSecretBasic),
+        Some("client_secret_post") => Ok(TokenAuth::ClientSecretPost),
+        Some(_) => Err(ConfigError::new(
+            "WEBEX_TOKEN_AUTH",
+            "must be client_secret_basic or client_secret_post",
+        )),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    pub struct MapSettings(pub HashMap<&'static str, String>);
+
+    impl Settings for MapSettings {
+        fn get(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+    }
+
+    pub fn minimal() -> MapSettings {
+        MapSettings(HashMap::from([
+            ("WEBEX_CLIENT_ID", "client-1".to_owned()),
+            ("WEBEX_CLIENT_SECRET", "s3cret".to_owned()),
+        ]))
+    }
+
+    #[test]
+    fn defaults_point_at_webex() {
+        let config = Config::load(&minimal(), "https://login.example.com").unwrap();
+        assert_eq!(
+            config.redirect_uri.as_str(),
+            "https://login.example.com/oauth"
+        );
+        assert_eq!(config.token_url.as_str(), DEFAULT_TOKEN_URL);
+        assert_eq!(config.issuers.len(), DEFAULT_ISSUERS.len());
+        assert_eq!(config.scopes, "openid email profile");
+        assert_eq!(config.token_auth, TokenAuth::ClientSecretBasic);
+    }
+
+    #[test]
+    fn missing_client_id_names_the_setting() {
+        let mut s = minimal();
+        s.0.remove("WEBEX_CLIENT_ID");
+        assert_eq!(
+            Config::load(&s, "https://x.example").unwrap_err().setting,
+            "WEBEX_CLIENT_ID"
+        );
+    }
+
+    #[test]
+    fn blank_secret_counts_as_missing() {
+        let mut s = minimal();
+        s.0.insert("WEBEX_CLIENT_SECRET", "  ".into());
+        assert_eq!(
+            Config::load(&s, "https://x.example").unwrap_err().setting,
+            "WEBEX_CLIENT_SECRET"
+        );
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        let mut s = minimal();
+        s.0.insert(
+            "WEBEX_TOKEN_URL",
+            "http://127.0.0.1:9400/v1/access_token".into(),
+        );
+        assert!(Config::load(&s, "https://x.example").is_ok());
+        s.0.insert("WEBEX_TOKEN_URL", "http://evil.example/token".into());
+        assert_eq!(
+            Config::load(&s, "https://x.example").unwrap_err().setting,
+            "WEBEX_TOKEN_URL"
+        );
+        assert!(Config::load(&minimal(), "http://example.com").is_err());
+        assert!(Config::load(&minimal(), "http://localhost:8787").is_ok());
+    }
+
+    #[test]
+    fn scopes_must_include_openid() {
+        let mut s = minimal();
+        s.0.insert("WEBEX_SCOPES", "email profile".into());
+        assert_eq!(
+            Config::load(&s, "https://x.example").unwrap_err().setting,
+            "WEBEX_SCOPES"
+        );
+    }
+
+    #[test]
+    fn issuer_list_is_split_and_trimmed() {
+        let mut s = minimal();
+        s.0.insert(
+            "WEBEX_ISSUERS",
+            " https://a.example/idb , https://b.example/idb,".into(),
+        );
+        let config = Config::load(&s, "https://x.example").unwrap();
+        assert_eq!(
+            config.issuers,
+            vec!["https://a.example/idb", "https://b.example/idb"]
+        );
+    }
+
+    #[test]
+    fn token_auth_is_validated() {
+        let mut s = minimal();
+        s.0.insert("WEBEX_TOKEN_AUTH", "client_secret_post".into());
+        assert_eq!(
+            Config::load(&s, "https://x.example").unwrap().token_auth,
+            TokenAuth::ClientSecretPost
+        );
+        s.0.insert("WEBEX_TOKEN_AUTH", "private_key_jwt".into());
+        assert!(Config::load(&s, "https://x.example").is_err());
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let config = Config::load(&minimal(), "https://x.example").unwrap();
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+}

@@ -1,0 +1,245 @@
+//! Every way a request can fail, mapped in one place to an HTTP status, a reason code for
+//! the log and the words on the error page. Nothing here ever includes a token, a code or a
+//! secret: the variants do not carry them.
+
+use crate::config::ConfigError;
+use crate::oidc::callback::CallbackError;
+use crate::oidc::id_token::IdTokenError;
+use crate::oidc::jwks::JwksError;
+use crate::oidc::token::TokenError;
+use crate::oidc::userinfo::UserinfoError;
+use crate::platform::TransportError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppError {
+    Config(ConfigError),
+    /// Workers KV failed to read or write.
+    Storage,
+    /// The platform's random number generator failed.
+    Randomness,
+    /// The provider redirected back with `error` (e.g. the user declined).
+    ProviderDenied {
+        error: String,
+        description: Option<String>,
+    },
+    Callback(CallbackError),
+    /// The browser-binding cookie is absent: another browser, or cookies blocked.
+    LoginCookieMissing,
+    /// No login record for this state: expired, already used, or never issued.
+    LoginUnknown,
+    /// The browser-binding cookie belongs to another login.
+    LoginMismatch,
+    Token(TokenError),
+    Jwks(JwksError),
+    IdToken(IdTokenError),
+    Userinfo(UserinfoError),
+    /// A state-changing request from another site.
+    CrossSite,
+    NotFound,
+    MethodNotAllowed,
+}
+
+impl AppError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Config(_) | Self::Randomness => 500,
+            Self::Storage => 503,
+            Self::ProviderDenied { .. }
+            | Self::Callback(_)
+            | Self::LoginCookieMissing
+            | Self::LoginUnknown
+            | Self::LoginMismatch => 400,
+            Self::Token(_) | Self::Jwks(_) | Self::IdToken(_) | Self::Userinfo(_) => 502,
+            Self::CrossSite => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "config_invalid",
+            Self::Storage => "kv_unavailable",
+            Self::Randomness => "rng_unavailable",
+            Self::ProviderDenied { .. } => "provider_error",
+            Self::Callback(e) => e.code(),
+            Self::LoginCookieMissing => "login_cookie_missing",
+            Self::LoginUnknown => "state_unknown",
+            Self::LoginMismatch => "state_mismatch",
+            Self::Token(e) => e.code(),
+            Self::Jwks(e) => e.code(),
+            Self::IdToken(e) => e.code(),
+            Self::Userinfo(e) => e.code(),
+            Self::CrossSite => "cross_site_request",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "This sign-in is not set up correctly",
+            Self::Storage | Self::Randomness => "Sign-in is unavailable right now",
+            Self::ProviderDenied { .. } => "Sign-in was not completed",
+            Self::Callback(_)
+            | Self::LoginCookieMissing
+            | Self::LoginUnknown
+            | Self::LoginMismatch => "This sign-in link is no longer valid",
+            Self::Token(TokenError::InvalidGrant) => "This sign-in expired",
+            Self::Token(_) | Self::Jwks(_) | Self::IdToken(_) | Self::Userinfo(_) => {
+                "Webex sent an answer we could not accept"
+            }
+            Self::CrossSite => "Request refused",
+            Self::NotFound => "Page not found",
+            Self::MethodNotAllowed => "Method not allowed",
+        }
+    }
+
+    /// A sentence or two for a person; details for the site owner follow on the page.
+    pub fn explanation(&self) -> String {
+        match self {
+            Self::Config(e) => format!("The setting {} {}. The site owner needs to fix it.", e.setting, e.problem),
+            Self::Storage => "Session storage did not answer. Please try again in a moment.".into(),
+            Self::Randomness => "The server could not generate secure random values. Please try again.".into(),
+            Self::ProviderDenied { error, .. } if error == "access_denied" => {
+                "You declined the request, or Webex did not allow it. Nothing was shared.".into()
+            }
+            Self::ProviderDenied { error, .. } => format!("Webex answered with the error “{error}”."),
+            Self::Callback(CallbackError::IssuerMismatch) => {
+                "The answer named an identity provider this site does not trust.".into()
+            }
+            Self::Callback(_) => "The address is incomplete or was altered.".into(),
+            Self::LoginCookieMissing => {
+                "This browser did not start this sign-in, or it blocks cookies. Start again from this browser.".into()
+            }
+            Self::LoginUnknown => {
+                "It was already used, is older than 10 minutes, or was never issued by this site.".into()
+            }
+            Self::LoginMismatch => "It was started in another browser or another tab.".into(),
+            Self::Token(TokenError::InvalidGrant) => {
+                "Webex no longer accepts this sign-in code (codes expire after a short time and work once).".into()
+            }
+            Self::Token(TokenError::InvalidClient) => {
+                "Webex refused this site's client credentials. The site owner needs to check WEBEX_CLIENT_ID and WEBEX_CLIENT_SECRET.".into()
+            }
+            Self::Token(TokenError::Transport(TransportError::Timeout)) => {
+                "Webex's token service did not answer in time. Please try again.".into()
+            }
+            Self::Token(TokenError::Transport(TransportError::TooLarge)) => {
+                "Webex's token service sent an answer far larger than any real one.".into()
+            }
+            Self::Token(TokenError::Transport(_)) => "Webex's token service could not be reached.".into(),
+            Self::Token(_) => "Webex's token service answered with an error or an unreadable response.".into(),
+            Self::Jwks(_) => "Webex's signing keys could not be loaded, so your identity could not be checked.".into(),
+            Self::IdToken(e) => format!("Your identity token failed a security check ({}).", e.rule()),
+            Self::Userinfo(UserinfoError::SubjectMismatch) => {
+                "Webex returned a profile for a different user than the one who signed in.".into()
+            }
+            Self::Userinfo(_) => "Webex's profile service answered with an error or an unreadable response.".into(),
+            Self::CrossSite => "This action must come from this site's own pages.".into(),
+            Self::NotFound => "There is nothing at this address.".into(),
+            Self::MethodNotAllowed => "This address does not accept that kind of request.".into(),
+        }
+    }
+
+    /// Extra text from the provider worth showing (already shortened by the callback parser).
+    pub fn provider_description(&self) -> Option<&str> {
+        match self {
+            Self::ProviderDenied { description, .. } => description.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl From<CallbackError> for AppError {
+    fn from(e: CallbackError) -> Self {
+        Self::Callback(e)
+    }
+}
+impl From<TokenError> for AppError {
+    fn from(e: TokenError) -> Self {
+        Self::Token(e)
+    }
+}
+impl From<JwksError> for AppError {
+    fn from(e: JwksError) -> Self {
+        Self::Jwks(e)
+    }
+}
+impl From<IdTokenError> for AppError {
+    fn from(e: IdTokenError) -> Self {
+        Self::IdToken(e)
+    }
+}
+impl From<UserinfoError> for AppError {
+    fn from(e: UserinfoError) -> Self {
+        Self::Userinfo(e)
+    }
+}
+impl From<ConfigError> for AppError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+impl From<crate::platform::StoreError> for AppError {
+    fn from(_: crate::platform::StoreError) -> Self {
+        Self::Storage
+    }
+}
+impl From<getrandom::Error> for AppError {
+    fn from(_: getrandom::Error) -> Self {
+        Self::Randomness
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_problems_are_400_provider_problems_502_config_500() {
+        assert_eq!(AppError::LoginUnknown.status(), 400);
+        assert_eq!(
+            AppError::Callback(CallbackError::MissingParam("code")).status(),
+            400
+        );
+        assert_eq!(
+            AppError::ProviderDenied {
+                error: "access_denied".into(),
+                description: None
+            }
+            .status(),
+            400
+        );
+        assert_eq!(AppError::Token(TokenError::InvalidGrant).status(), 502);
+        assert_eq!(AppError::IdToken(IdTokenError::BadSignature).status(), 502);
+        assert_eq!(
+            AppError::Userinfo(UserinfoError::SubjectMismatch).status(),
+            502
+        );
+        let config = ConfigError {
+            setting: "WEBEX_CLIENT_ID",
+            problem: "is not set".into(),
+        };
+        let err = AppError::Config(config);
+        assert_eq!(err.status(), 500);
+        assert!(err.explanation().contains("WEBEX_CLIENT_ID"));
+    }
+
+    #[test]
+    fn reason_codes_name_the_rule() {
+        assert_eq!(
+            AppError::IdToken(IdTokenError::NonceMismatch).reason(),
+            "id_token_nonce"
+        );
+        assert_eq!(AppError::LoginMismatch.reason(), "state_mismatch");
+        assert_eq!(
+            AppError::Token(TokenError::Status {
+                status: 500,
+                error: None
+            })
+            .reason(),
+            "token_endpoint_error"
+        );
+    }
+}

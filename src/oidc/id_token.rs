@@ -1,0 +1,652 @@
+//! ID token verification (OpenID Connect Core 1.0 §3.1.3.7), one named check per rule.
+//!
+//! The type flow makes skipping a step impossible: raw text → [`UnverifiedIdToken`] (only
+//! the header is readable) → [`SignedClaims`] (signature checked, claims not yet validated)
+//! → [`VerifiedIdToken`] (every rule passed; the only type whose claims can be read).
+
+use jwt_compact::alg::{Rsa, StrongAlg};
+use jwt_compact::{AlgorithmExt, Claims, UntrustedToken};
+use serde_json::{Map, Value};
+
+use super::jwks::KeySet;
+use super::secrets::Nonce;
+
+/// Longer than any real ID token by an order of magnitude; bounds parsing work.
+pub const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
+/// Clock skew tolerated between the provider and the edge, in seconds.
+pub const CLOCK_LEEWAY_SECS: i64 = 30;
+/// OIDC Core §2: `sub` is at most 255 ASCII characters.
+const MAX_SUB_LEN: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdTokenError {
+    /// Not a compact JWS with JSON header and claims (RFC 7515 §7.1).
+    Malformed,
+    /// `alg` is not RS256; `none` and HMAC are refused (OIDC Core §3.1.3.7 step 7).
+    UnsupportedAlgorithm(String),
+    /// No key of the provider's JWKS verifies the signature (OIDC Core §3.1.3.7 step 6).
+    BadSignature,
+    /// `iss` is not an allowed issuer (OIDC Core §3.1.3.7 step 2).
+    IssuerNotAllowed,
+    /// `aud` is missing or does not contain this client (OIDC Core §3.1.3.7 step 3).
+    AudienceMismatch,
+    /// Several audiences but no `azp` (OIDC Core §3.1.3.7 step 4).
+    AuthorizedPartyMissing,
+    /// `azp` is present and is not this client (OIDC Core §3.1.3.7 step 5).
+    AuthorizedPartyMismatch,
+    /// `exp` is missing or passed (OIDC Core §3.1.3.7 step 9).
+    Expired,
+    /// `nbf` lies in the future (RFC 7519 §4.1.5).
+    NotYetValid,
+    /// `iat` is missing (OIDC Core §2, §3.1.3.7 step 10).
+    IssuedAtMissing,
+    /// `iat` lies in the future or after `exp` (OIDC Core §3.1.3.7 step 10).
+    IssuedAtInvalid,
+    /// `sub` is missing, empty or too long (OIDC Core §2).
+    SubjectMissing,
+    /// `nonce` is missing or differs from the one sent (OIDC Core §3.1.3.7 step 11).
+    NonceMismatch,
+}
+
+impl IdTokenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed => "id_token_malformed",
+            Self::UnsupportedAlgorithm(_) => "id_token_alg",
+            Self::BadSignature => "id_token_signature",
+            Self::IssuerNotAllowed => "id_token_iss",
+            Self::AudienceMismatch => "id_token_aud",
+            Self::AuthorizedPartyMissing | Self::AuthorizedPartyMismatch => "id_token_azp",
+            Self::Expired => "id_token_exp",
+            Self::NotYetValid => "id_token_nbf",
+            Self::IssuedAtMissing | Self::IssuedAtInvalid => "id_token_iat",
+            Self::SubjectMissing => "id_token_sub",
+            Self::NonceMismatch => "id_token_nonce",
+        }
+    }
+
+    /// The rule broken, for the error page's details.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Self::Malformed => "RFC 7515 §7.1: the ID token is not a well-formed JWS",
+            Self::UnsupportedAlgorithm(_) => {
+                "OIDC Core §3.1.3.7(7): the signing algorithm must be RS256"
+            }
+            Self::BadSignature => "OIDC Core §3.1.3.7(6): no provider key verifies the signature",
+            Self::IssuerNotAllowed => "OIDC Core §3.1.3.7(2): the issuer is not allowed",
+            Self::AudienceMismatch => {
+                "OIDC Core §3.1.3.7(3): the token is not meant for this client"
+            }
+            Self::AuthorizedPartyMissing => "OIDC Core §3.1.3.7(4): several audiences but no azp",
+            Self::AuthorizedPartyMismatch => "OIDC Core §3.1.3.7(5): azp is not this client",
+            Self::Expired => "OIDC Core §3.1.3.7(9): the token has expired",
+            Self::NotYetValid => "RFC 7519 §4.1.5: the token is not valid yet",
+            Self::IssuedAtMissing => "OIDC Core §2: iat is required",
+            Self::IssuedAtInvalid => "OIDC Core §3.1.3.7(10): iat is in the future",
+            Self::SubjectMissing => "OIDC Core §2: sub is required",
+            Self::NonceMismatch => "OIDC Core §3.1.3.7(11): the nonce does not match this login",
+        }
+    }
+}
+
+/// What this login expects of its ID token.
+pub struct Expectations<'a> {
+    pub issuers: &'a [String],
+    pub client_id: &'a str,
+    pub nonce: &'a Nonce,
+    /// Seconds since the Unix epoch.
+    pub now: i64,
+}
+
+/// A parsed token whose signature has not been checked: only its header can be read.
+pub struct UnverifiedIdToken<'a> {
+    token: UntrustedToken<'a>,
+}
+
+/// Claims under a verified signature, not yet checked against the rules.
+pub struct SignedClaims {
+    claims: Claims<Map<String, Value>>,
+}
+
+/// An ID token that passed every check. Claims are only reachable through this type.
+#[derive(Debug, Clone)]
+pub struct VerifiedIdToken {
+    claims: Map<String, Value>,
+    subject: String,
+    expires_at: i64,
+}
+
+impl<'a> UnverifiedIdToken<'a> {
+    pub fn parse(raw: &'a str) -> Result<Self, IdTokenError> {
+        if raw.len() > MAX_ID_TOKEN_BYTES {
+            return Err(IdTokenError::Malformed);
+        }
+        let token = UntrustedToken::new(raw).map_err(|_| IdTokenError::Malformed)?;
+        check_algorithm(token.algorithm())?;
+        Ok(Self { token })
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.token.header().key_id.as_deref()
+    }
+
+    /// Tries the key named by `kid`, or every key when the token names none.
+    pub fn verify_signature(&self, keys: &KeySet) -> Result<SignedClaims, IdTokenError> {
+        let alg = StrongAlg(Rsa::rs256());
+        for candidate in keys.candidates(self.kid()) {
+            match alg
+                .validator::<Map<String, Value>>(&candidate.key)
+                .validate(&self.token)
+            {
+                Ok(token) => {
+                    return Ok(SignedClaims {
+                        claims: token.into_parts().1,
+                    })
+                }
+                Err(jwt_compact::ValidationError::MalformedClaims(_)) => {
+                    return Err(IdTokenError::Malformed)
+                }
+                Err(_) => continue,
+            }
+        }
+        Err(IdTokenError::BadSignature)
+    }
+}
+
+impl SignedClaims {
+    /// Runs every claim check, in the order of OIDC Core §3.1.3.7.
+    pub fn validate(self, expect: &Expectations<'_>) -> Result<VerifiedIdToken, IdTokenError> {
+        let custom = &self.claims.custom;
+        check_issuer(custom, expect.issuers)?;
+        check_audience(custom, expect.client_id)?;
+        check_authorized_party(custom, expect.client_id)?;
+        let expires_at = check_expiry(&self.claims, expect.now)?;
+        check_not_before(&self.claims, expect.now)?;
+        check_issued_at(&self.claims, expect.now)?;
+        let subject = check_subject(custom)?;
+        check_nonce(custom, expect.nonce)?;
+        Ok(VerifiedIdToken {
+            claims: all_claims(self.claims),
+            subject,
+            expires_at,
+        })
+    }
+}
+
+impl VerifiedIdToken {
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
+
+fn check_algorithm(alg: &str) -> Result<(), IdTokenError> {
+    if alg == "RS256" {
+        Ok(())
+    } else {
+        Err(IdTokenError::UnsupportedAlgorithm(
+            alg.chars().take(16).collect(),
+        ))
+    }
+}
+
+fn check_issuer(claims: &Map<String, Value>, allowed: &[String]) -> Result<(), IdTokenError> {
+    match claims.get("iss").and_then(Value::as_str) {
+        Some(iss) if allowed.iter().any(|a| a == iss) => Ok(()),
+        _ => Err(IdTokenError::IssuerNotAllowed),
+    }
+}
+
+fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
+    match claims.get("aud") {
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn check_audience(claims: &Map<String, Value>, client_id: &str) -> Result<(), IdTokenError> {
+    if audiences(claims).contains(&client_id) {
+        Ok(())
+    } else {
+        Err(IdTokenError::AudienceMismatch)
+    }
+}
+
+fn check_authorized_party(
+    claims: &Map<String, Value>,
+    client_id: &str,
+) -> Result<(), IdTokenError> {
+    let several_audiences = audiences(claims).len() > 1;
+    match claims.get("azp") {
+        Some(Value::String(azp)) if azp == client_id => Ok(()),
+        Some(_) => Err(IdTokenError::AuthorizedPartyMismatch),
+        None if several_audiences => Err(IdTokenError::AuthorizedPartyMissing),
+        None => Ok(()),
+    }
+}
+
+fn check_expiry(claims: &Claims<Map<String, Value>>, now: i64) -> Result<i64, IdTokenError> {
+    let exp = claims.expiration.ok_or(IdTokenError::Expired)?.timestamp();
+    if now > exp.saturating_add(CLOCK_LEEWAY_SECS) {
+        return Err(IdTokenError::Expired);
+    }
+    Ok(exp)
+}
+
+fn check_not_before(claims: &Claims<Map<String, Value>>, now: i64) -> Result<(), IdTokenError> {
+    match claims.not_before {
+        Some(nbf) if nbf.timestamp() > now.saturating_add(CLOCK_LEEWAY_SECS) => {
+            Err(IdTokenError::NotYetValid)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_issued_at(claims: &Claims<Map<String, Value>>, now: i64) -> Result<(), IdTokenError> {
+    let iat = claims
+        .issued_at
+        .ok_or(IdTokenError::IssuedAtMissing)?
+        .timestamp();
+    let exp = claims.expiration.map_or(i64::MAX, |e| e.timestamp());
+    if iat > now.saturating_add(CLOCK_LEEWAY_SECS) || iat > exp {
+        return Err(IdTokenError::IssuedAtInvalid);
+    }
+    Ok(())
+}
+
+fn check_subject(claims: &Map<String, Value>) -> Result<String, IdTokenError> {
+    match claims.get("sub").and_then(Value::as_str) {
+        Some(sub) if !sub.is_empty() && sub.len() <= MAX_SUB_LEN => Ok(sub.to_owned()),
+        _ => Err(IdTokenError::SubjectMissing),
+    }
+}
+
+fn check_nonce(claims: &Map<String, Value>, expected: &Nonce) -> Result<(), IdTokenError> {
+    match claims.get("nonce").and_then(Value::as_str) {
+        Some(nonce) if super::secrets::constant_time_eq(nonce, expected.secret()) => Ok(()),
+        _ => Err(IdTokenError::NonceMismatch),
+    }
+}
+
+/// Every claim for display, with the registered time claims put back as numbers.
+fn all_claims(claims: Claims<Map<String, Value>>) -> Map<String, Value> {
+    let mut all = claims.custom;
+    for (name, time) in [
+        ("exp", claims.expiration),
+        ("nbf", claims.not_before),
+        ("iat", claims.issued_at),
+    ] {
+        if let Some(time) = time {
+            all.insert(name.to_owned(), Value::from(time.timestamp()));
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::test_keys::*;
+    use rsa::traits::PublicKeyParts;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+    const ISS: &str = "https://idbroker.webex.com/idb";
+    const CLIENT: &str = "client-1";
+
+    fn issuers() -> Vec<String> {
+        vec![
+            ISS.to_owned(),
+            "https://idbroker-eu.webex.com/idb".to_owned(),
+        ]
+    }
+
+    fn good_claims() -> Value {
+        json!({
+            "iss": ISS, "sub": "user-1", "aud": CLIENT, "exp": NOW + 7200, "iat": NOW - 5,
+            "auth_time": NOW - 10, "nonce": "n-0S6_WzA2Mj", "email": "a@example.com",
+            "email_verified": true,
+        })
+    }
+
+    fn keyset(entries: &[String]) -> KeySet {
+        KeySet::parse(&jwks_json(entries)).unwrap()
+    }
+
+    /// The usual Webex shape: one key, no `kid` anywhere.
+    fn default_keys() -> KeySet {
+        keyset(&[jwk_json(TestKey::get(0), None, Some("sig"), None)])
+    }
+
+    fn verify_with(token: &str, keys: &KeySet) -> Result<VerifiedIdToken, IdTokenError> {
+        let issuers = issuers();
+        let nonce = Nonce::from_untrusted("n-0S6_WzA2Mj");
+        let expect = Expectations {
+            issuers: &issuers,
+            client_id: CLIENT,
+            nonce: &nonce,
+            now: NOW,
+        };
+        UnverifiedIdToken::parse(token)?
+            .verify_signature(keys)?
+            .validate(&expect)
+    }
+
+    fn token_with(claims: Value) -> String {
+        sign_rs256(TestKey::get(0), &json!({"alg": "RS256"}), &claims)
+    }
+
+    fn verify_claims(claims: Value) -> Result<VerifiedIdToken, IdTokenError> {
+        verify_with(&token_with(claims), &default_keys())
+    }
+
+    fn with(field: &str, value: Value) -> Value {
+        let mut claims = good_claims();
+        claims[field] = value;
+        claims
+    }
+
+    fn without(field: &str) -> Value {
+        let mut claims = good_claims();
+        claims.as_object_mut().unwrap().remove(field);
+        claims
+    }
+
+    #[test]
+    fn accepts_a_good_token_and_exposes_every_claim() {
+        let verified = verify_claims(good_claims()).unwrap();
+        assert_eq!(verified.subject(), "user-1");
+        assert_eq!(verified.expires_at(), NOW + 7200);
+        assert_eq!(verified.claims().get("exp"), Some(&json!(NOW + 7200)));
+        assert_eq!(verified.claims().get("iat"), Some(&json!(NOW - 5)));
+        assert_eq!(verified.claims().get("email_verified"), Some(&json!(true)));
+        assert_eq!(
+            verified.claims().len(),
+            good_claims().as_object().unwrap().len()
+        );
+    }
+
+    #[test]
+    fn accepts_any_allowed_regional_issuer() {
+        assert!(verify_claims(with("iss", json!("https://idbroker-eu.webex.com/idb"))).is_ok());
+    }
+
+    #[test]
+    fn rejects_issuer_not_in_allow_list() {
+        let err = verify_claims(with("iss", json!("https://evil.example/idb"))).unwrap_err();
+        assert_eq!(err, IdTokenError::IssuerNotAllowed);
+        assert_eq!(
+            verify_claims(without("iss")).unwrap_err(),
+            IdTokenError::IssuerNotAllowed
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_or_missing_audience() {
+        assert_eq!(
+            verify_claims(with("aud", json!("other"))).unwrap_err(),
+            IdTokenError::AudienceMismatch
+        );
+        assert_eq!(
+            verify_claims(without("aud")).unwrap_err(),
+            IdTokenError::AudienceMismatch
+        );
+        assert_eq!(
+            verify_claims(with("aud", json!(42))).unwrap_err(),
+            IdTokenError::AudienceMismatch
+        );
+    }
+
+    #[test]
+    fn several_audiences_need_azp_equal_to_client() {
+        let multi = with("aud", json!([CLIENT, "other"]));
+        assert_eq!(
+            verify_claims(multi.clone()).unwrap_err(),
+            IdTokenError::AuthorizedPartyMissing
+        );
+        let mut with_azp = multi.clone();
+        with_azp["azp"] = json!(CLIENT);
+        assert!(verify_claims(with_azp).is_ok());
+        let mut wrong_azp = multi;
+        wrong_azp["azp"] = json!("other");
+        assert_eq!(
+            verify_claims(wrong_azp).unwrap_err(),
+            IdTokenError::AuthorizedPartyMismatch
+        );
+    }
+
+    #[test]
+    fn single_audience_with_wrong_azp_is_rejected() {
+        assert_eq!(
+            verify_claims(with("azp", json!("other"))).unwrap_err(),
+            IdTokenError::AuthorizedPartyMismatch
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_or_missing_nonce() {
+        assert_eq!(
+            verify_claims(with("nonce", json!("other"))).unwrap_err(),
+            IdTokenError::NonceMismatch
+        );
+        assert_eq!(
+            verify_claims(without("nonce")).unwrap_err(),
+            IdTokenError::NonceMismatch
+        );
+    }
+
+    #[test]
+    fn rejects_missing_or_empty_sub() {
+        assert_eq!(
+            verify_claims(without("sub")).unwrap_err(),
+            IdTokenError::SubjectMissing
+        );
+        assert_eq!(
+            verify_claims(with("sub", json!(""))).unwrap_err(),
+            IdTokenError::SubjectMissing
+        );
+        assert_eq!(
+            verify_claims(with("sub", json!("x".repeat(256)))).unwrap_err(),
+            IdTokenError::SubjectMissing
+        );
+    }
+
+    #[test]
+    fn rejects_missing_or_future_iat() {
+        assert_eq!(
+            verify_claims(without("iat")).unwrap_err(),
+            IdTokenError::IssuedAtMissing
+        );
+        let future = with("iat", json!(NOW + CLOCK_LEEWAY_SECS + 5));
+        assert_eq!(
+            verify_claims(future).unwrap_err(),
+            IdTokenError::IssuedAtInvalid
+        );
+        assert!(verify_claims(with("iat", json!(NOW + CLOCK_LEEWAY_SECS - 1))).is_ok());
+    }
+
+    #[test]
+    fn rejects_expired_token_beyond_leeway() {
+        assert_eq!(
+            verify_claims(with("exp", json!(NOW - CLOCK_LEEWAY_SECS - 1))).unwrap_err(),
+            IdTokenError::Expired
+        );
+        let mut within_leeway = with("exp", json!(NOW - CLOCK_LEEWAY_SECS + 1));
+        within_leeway["iat"] = json!(NOW - 3600);
+        assert!(verify_claims(within_leeway).is_ok());
+        assert_eq!(
+            verify_claims(without("exp")).unwrap_err(),
+            IdTokenError::Expired
+        );
+    }
+
+    #[test]
+    fn rejects_iat_after_exp() {
+        let mut claims = with("iat", json!(NOW));
+        claims["exp"] = json!(NOW - 1);
+        assert_eq!(
+            verify_claims(claims).unwrap_err(),
+            IdTokenError::IssuedAtInvalid
+        );
+    }
+
+    #[test]
+    fn rejects_token_not_yet_valid() {
+        assert_eq!(
+            verify_claims(with("nbf", json!(NOW + 3600))).unwrap_err(),
+            IdTokenError::NotYetValid
+        );
+    }
+
+    #[test]
+    fn non_numeric_time_claims_are_malformed() {
+        assert_eq!(
+            verify_claims(with("exp", json!("tomorrow"))).unwrap_err(),
+            IdTokenError::Malformed
+        );
+    }
+
+    #[test]
+    fn rejects_tampered_signature() {
+        let token = token_with(good_claims());
+        let (rest, sig) = token.rsplit_once('.').unwrap();
+        let mut sig = sig.as_bytes().to_vec();
+        sig[10] = if sig[10] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("{rest}.{}", String::from_utf8(sig).unwrap());
+        assert_eq!(
+            verify_with(&tampered, &default_keys()).unwrap_err(),
+            IdTokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn rejects_tampered_claims() {
+        let token = token_with(good_claims());
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = b64(with("sub", json!("admin")).to_string().as_bytes());
+        let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
+        assert_eq!(
+            verify_with(&tampered, &default_keys()).unwrap_err(),
+            IdTokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn rejects_token_signed_by_another_key() {
+        let token = sign_rs256(TestKey::get(1), &json!({"alg": "RS256"}), &good_claims());
+        assert_eq!(
+            verify_with(&token, &default_keys()).unwrap_err(),
+            IdTokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn rejects_alg_none() {
+        let token = format!(
+            "{}.",
+            signing_input(&json!({"alg": "none"}), &good_claims())
+        );
+        assert_eq!(
+            verify_with(&token, &default_keys()).unwrap_err(),
+            IdTokenError::UnsupportedAlgorithm("none".into())
+        );
+    }
+
+    #[test]
+    fn rejects_hs256_signed_with_the_public_key() {
+        let key = TestKey::get(0);
+        for secret in [
+            jwk_json(key, None, Some("sig"), None).into_bytes(),
+            key.n().to_bytes_be(),
+        ] {
+            let token = sign_hs256(&secret, &good_claims());
+            assert_eq!(
+                verify_with(&token, &default_keys()).unwrap_err(),
+                IdTokenError::UnsupportedAlgorithm("HS256".into())
+            );
+        }
+    }
+
+    #[test]
+    fn no_kid_with_several_keys_finds_the_right_one_not_first() {
+        let keys = keyset(&[
+            jwk_json(TestKey::get(1), Some("k1"), Some("sig"), None),
+            jwk_json(TestKey::get(2), Some("k2"), Some("sig"), None),
+            jwk_json(TestKey::get(0), Some("k0"), Some("sig"), None),
+        ]);
+        assert!(verify_with(&token_with(good_claims()), &keys).is_ok());
+    }
+
+    #[test]
+    fn kid_selects_that_key_only() {
+        let keys = keyset(&[
+            jwk_json(TestKey::get(0), Some("k0"), Some("sig"), None),
+            jwk_json(TestKey::get(1), Some("k1"), Some("sig"), None),
+        ]);
+        let right = sign_rs256(
+            TestKey::get(0),
+            &json!({"alg": "RS256", "kid": "k0"}),
+            &good_claims(),
+        );
+        assert!(verify_with(&right, &keys).is_ok());
+        let mislabelled = sign_rs256(
+            TestKey::get(0),
+            &json!({"alg": "RS256", "kid": "k1"}),
+            &good_claims(),
+        );
+        assert_eq!(
+            verify_with(&mislabelled, &keys).unwrap_err(),
+            IdTokenError::BadSignature
+        );
+        let unknown = sign_rs256(
+            TestKey::get(0),
+            &json!({"alg": "RS256", "kid": "k9"}),
+            &good_claims(),
+        );
+        assert_eq!(
+            verify_with(&unknown, &keys).unwrap_err(),
+            IdTokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn weak_keys_are_never_used() {
+        let weak = TestKey::get(3);
+        let keys = keyset(&[
+            jwk_json(weak, None, Some("sig"), None),
+            jwk_json(TestKey::get(0), None, Some("sig"), None),
+        ]);
+        assert_eq!(keys.len(), 1);
+        let token = sign_rs256(weak, &json!({"alg": "RS256"}), &good_claims());
+        assert_eq!(
+            verify_with(&token, &keys).unwrap_err(),
+            IdTokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for raw in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "eyJhbGciOiJSUzI1NiJ9.e30",
+            "x".repeat(MAX_ID_TOKEN_BYTES + 1).as_str(),
+        ] {
+            assert_eq!(
+                verify_with(raw, &default_keys()).unwrap_err(),
+                IdTokenError::Malformed,
+                "{raw:.20}"
+            );
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! OpenID Connect relying-party logic, free of any Worker API: the authorization request,
+//! the callback, the token and userinfo exchanges, and ID token verification.
+
+pub mod authorize;
+pub mod callback;
+pub mod id_token;
+pub mod jwks;
+pub mod secrets;
+pub mod token;
+pub mod userinfo;
+
+#[cfg(test)]
+pub(crate) mod test_keys;

@@ -1,0 +1,310 @@
+//! The token request (RFC 6749 §4.1.3, RFC 7636 §4.5) and its response (§5.1, §5.2).
+
+use base64ct::{Base64, Encoding};
+use serde::Deserialize;
+use serde_json::Value;
+use url::form_urlencoded;
+
+use super::callback::AuthorizationCode;
+use super::secrets::PkceVerifier;
+use crate::config::{Config, TokenAuth};
+use crate::platform::{Method, OutboundRequest, OutboundResponse, TransportError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    /// The code was rejected: expired, already used, or issued to another redirect URI.
+    InvalidGrant,
+    /// The provider does not accept this client's id or secret.
+    InvalidClient,
+    /// Any other non-2xx answer; `error` is the RFC 6749 code or Webex's message, shortened.
+    Status { status: u16, error: Option<String> },
+    /// A 2xx answer that is not a token response (RFC 6749 §5.1).
+    Malformed(&'static str),
+    /// No usable answer at all.
+    Transport(TransportError),
+}
+
+impl TokenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidGrant => "token_invalid_grant",
+            Self::InvalidClient => "token_invalid_client",
+            Self::Status { .. } => "token_endpoint_error",
+            Self::Malformed(_) => "token_response_invalid",
+            Self::Transport(TransportError::Timeout) => "token_endpoint_timeout",
+            Self::Transport(TransportError::TooLarge) => "token_response_too_large",
+            Self::Transport(TransportError::Network) => "token_endpoint_unreachable",
+        }
+    }
+}
+
+/// The tokens of a successful response. Redacted in `Debug`.
+pub struct TokenSet {
+    pub access_token: String,
+    pub id_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: Option<i64>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The authorization-code grant, with the client authentication the config asks for.
+pub fn code_request(
+    config: &Config,
+    code: &AuthorizationCode,
+    verifier: &PkceVerifier,
+) -> OutboundRequest {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "authorization_code")
+        .append_pair("code", code.secret())
+        .append_pair("redirect_uri", config.redirect_uri.as_str())
+        .append_pair("code_verifier", verifier.secret());
+    let mut headers = vec![
+        (
+            "Content-Type",
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
+        ("Accept", "application/json".to_owned()),
+    ];
+    match config.token_auth {
+        TokenAuth::ClientSecretBasic => headers.push(("Authorization", basic_auth(config))),
+        TokenAuth::ClientSecretPost => {
+            form.append_pair("client_id", &config.client_id)
+                .append_pair("client_secret", &config.client_secret);
+        }
+    }
+    OutboundRequest {
+        method: Method::Post,
+        url: config.token_url.clone(),
+        headers,
+        body: Some(form.finish()),
+    }
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-encoded before being joined and base64-encoded.
+fn basic_auth(config: &Config) -> String {
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let pair = format!(
+        "{}:{}",
+        encode(&config.client_id),
+        encode(&config.client_secret)
+    );
+    format!("Basic {}", Base64::encode_string(pair.as_bytes()))
+}
+
+#[derive(Deserialize)]
+struct SuccessBody {
+    access_token: Option<String>,
+    token_type: Option<String>,
+    id_token: Option<String>,
+    refresh_token: Option<String>,
+    expires_in: Option<Value>,
+}
+
+pub fn parse_response(response: &OutboundResponse) -> Result<TokenSet, TokenError> {
+    if !response.is_success() {
+        return Err(classify_failure(response));
+    }
+    let body: SuccessBody = serde_json::from_str(&response.body)
+        .map_err(|_| TokenError::Malformed("the body is not a JSON object"))?;
+    let access_token = body
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or(TokenError::Malformed("access_token is missing"))?;
+    // RFC 6749 §7.1 / §5.1: only bearer tokens are understood; the type is case-insensitive.
+    if !body
+        .token_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
+    {
+        return Err(TokenError::Malformed("token_type is not Bearer"));
+    }
+    let id_token = body
+        .id_token
+        .filter(|t| !t.is_empty())
+        .ok_or(TokenError::Malformed("id_token is missing"))?;
+    Ok(TokenSet {
+        access_token,
+        id_token,
+        refresh_token: body.refresh_token,
+        expires_in: body.expires_in.as_ref().and_then(as_seconds),
+    })
+}
+
+/// `expires_in` arrives as a number from most providers and as a string from some.
+fn as_seconds(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| value.as_str()?.parse().ok())
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: Option<String>,
+    message: Option<String>,
+}
+
+/// RFC 6749 §5.2 `error`, or Webex's `{"message": ...}`, or nothing usable.
+fn classify_failure(response: &OutboundResponse) -> TokenError {
+    let body: Option<ErrorBody> = serde_json::from_str(&response.body).ok();
+    let error = body.as_ref().and_then(|b| b.error.as_deref());
+    match error {
+        Some("invalid_grant") => TokenError::InvalidGrant,
+        Some("invalid_client" | "unauthorized_client") => TokenError::InvalidClient,
+        _ if response.status == 401 => TokenError::InvalidClient,
+        _ => TokenError::Status {
+            status: response.status,
+            error: body
+                .and_then(|b| b.error.or(b.message))
+                .map(|e| e.chars().filter(|c| !c.is_control()).take(80).collect()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::minimal;
+
+    fn config(auth: Option<&str>) -> Config {
+        let mut settings = minimal();
+        settings.0.insert("WEBEX_CLIENT_SECRET", "s3cr:et&".into());
+        if let Some(auth) = auth {
+            settings.0.insert("WEBEX_TOKEN_AUTH", auth.into());
+        }
+        Config::load(&settings, "https://login.example.com").unwrap()
+    }
+
+    fn response(status: u16, body: &str) -> OutboundResponse {
+        OutboundResponse {
+            status,
+            content_type: Some("application/json".into()),
+            body: body.into(),
+        }
+    }
+
+    fn form(request: &OutboundRequest) -> Vec<(String, String)> {
+        form_urlencoded::parse(request.body.as_deref().unwrap().as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    fn code() -> AuthorizationCode {
+        match super::super::callback::Callback::parse("code=the-code&state=s", &[]).unwrap() {
+            super::super::callback::Callback::Code { code, .. } => code,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn basic_auth_request_carries_code_verifier_and_redirect_uri() {
+        let request = code_request(
+            &config(None),
+            &code(),
+            &PkceVerifier::from_untrusted("verif"),
+        );
+        assert_eq!(request.method, Method::Post);
+        assert_eq!(
+            request.url.as_str(),
+            "https://webexapis.com/v1/access_token"
+        );
+        let form = form(&request);
+        assert!(form.contains(&("grant_type".into(), "authorization_code".into())));
+        assert!(form.contains(&("code".into(), "the-code".into())));
+        assert!(form.contains(&("code_verifier".into(), "verif".into())));
+        assert!(form.contains(&(
+            "redirect_uri".into(),
+            "https://login.example.com/oauth".into()
+        )));
+        assert!(!form.iter().any(|(k, _)| k == "client_secret"));
+        let auth = request
+            .headers
+            .iter()
+            .find(|(k, _)| *k == "Authorization")
+            .unwrap();
+        // base64("client-1:s3cr%3Aet%26")
+        assert_eq!(
+            auth.1,
+            format!("Basic {}", Base64::encode_string(b"client-1:s3cr%3Aet%26"))
+        );
+    }
+
+    #[test]
+    fn post_auth_puts_credentials_in_the_body_only() {
+        let request = code_request(
+            &config(Some("client_secret_post")),
+            &code(),
+            &PkceVerifier::from_untrusted("v"),
+        );
+        let form = form(&request);
+        assert!(form.contains(&("client_id".into(), "client-1".into())));
+        assert!(form.contains(&("client_secret".into(), "s3cr:et&".into())));
+        assert!(!request.headers.iter().any(|(k, _)| *k == "Authorization"));
+    }
+
+    #[test]
+    fn parses_a_webex_shaped_success() {
+        let body = r#"{"access_token":"at","expires_in":1209600,"refresh_token":"rt",
+            "refresh_token_expires_in":7776000,"token_type":"Bearer","id_token":"a.b.c"}"#;
+        let tokens = parse_response(&response(200, body)).unwrap();
+        assert_eq!(tokens.access_token, "at");
+        assert_eq!(tokens.id_token, "a.b.c");
+        assert_eq!(tokens.refresh_token.as_deref(), Some("rt"));
+        assert_eq!(tokens.expires_in, Some(1_209_600));
+        assert!(!format!("{tokens:?}").contains("at\""));
+    }
+
+    #[test]
+    fn success_without_required_fields_is_malformed() {
+        for body in [
+            r#"{"token_type":"Bearer","id_token":"x"}"#,
+            r#"{"access_token":"a","token_type":"Bearer"}"#,
+            r#"{"access_token":"a","token_type":"mac","id_token":"x"}"#,
+            "<html>oops</html>",
+            "",
+            "[]",
+        ] {
+            assert!(
+                matches!(
+                    parse_response(&response(200, body)),
+                    Err(TokenError::Malformed(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn classifies_errors() {
+        assert_eq!(
+            parse_response(&response(400, r#"{"error":"invalid_grant"}"#)).unwrap_err(),
+            TokenError::InvalidGrant
+        );
+        assert_eq!(
+            parse_response(&response(401, r#"{"error":"invalid_client"}"#)).unwrap_err(),
+            TokenError::InvalidClient
+        );
+        assert_eq!(
+            parse_response(&response(401, "")).unwrap_err(),
+            TokenError::InvalidClient
+        );
+        assert_eq!(
+            parse_response(&response(500, r#"{"message":"boom","trackingId":"t"}"#)).unwrap_err(),
+            TokenError::Status {
+                status: 500,
+                error: Some("boom".into())
+            }
+        );
+        assert_eq!(
+            parse_response(&response(502, "<html>")).unwrap_err(),
+            TokenError::Status {
+                status: 502,
+                error: None
+            }
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! Every page the Worker renders. Templates are `maud` macros: interpolated values are
+//! HTML-escaped by construction, and the only unescaped input is the stylesheet below.
+
+mod claims;
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use crate::error::AppError;
+use crate::sessions::SessionRecord;
+
+/// The one stylesheet, inlined and allowed by its hash in the Content-Security-Policy.
+pub const STYLESHEET: &str = include_str!("style.css");
+
+fn layout(title: &str, content: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · Login with Webex" }
+                style { (PreEscaped(STYLESHEET)) }
+            }
+            body {
+                header { div { span.logo aria-hidden="true" {} "Login with Webex" } }
+                main { (content) }
+                footer { "Signed in with OpenID Connect · Authorization Code flow with PKCE" }
+            }
+        }
+    }
+    .into_string()
+}
+
+pub fn login() -> String {
+    layout(
+        "Sign in",
+        html! {
+            section.card.center {
+                h1 { "Welcome" }
+                p { "Sign in with your Webex account to continue." }
+                a.button href="/login" { "Sign in with Webex" }
+            }
+        },
+    )
+}
+
+pub fn profile(session: &SessionRecord) -> String {
+    let display_name = display_name(session);
+    layout(
+        "Your profile",
+        html! {
+            section.card.who {
+                div {
+                    h1 { "Hello, " (display_name) }
+                    p { "Signed in until " (claims::utc(session.expires_at)) "." }
+                }
+                form method="post" action="/logout" {
+                    button.button.secondary type="submit" { "Sign out" }
+                }
+            }
+            section.card id="id-token-claims" {
+                h2 { "ID token claims" }
+                p { "Verified: RS256 signature, issuer, audience, expiry and nonce." }
+                (claims::table(&session.id_token_claims))
+            }
+            section.card id="userinfo" {
+                h2 { "UserInfo" }
+                (claims::table(&session.userinfo))
+            }
+        },
+    )
+}
+
+fn display_name(session: &SessionRecord) -> String {
+    ["name", "given_name", "email", "preferred_username"]
+        .iter()
+        .find_map(|field| {
+            session
+                .userinfo
+                .get(*field)
+                .or_else(|| session.id_token_claims.get(*field))?
+                .as_str()
+        })
+        .unwrap_or(&session.subject)
+        .chars()
+        .take(100)
+        .collect()
+}
+
+pub fn error(err: &AppError) -> String {
+    layout(
+        err.title(),
+        html! {
+            section.card.center.error {
+                h1 { (err.title()) }
+                p { (err.explanation()) }
+                @if let Some(description) = err.provider_description() {
+                    p.detail { "Webex said: " (description) }
+                }
+                p.detail { "Reason code: " code { (err.reason()) } }
+                a.button href="/login" { "Start again" }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn session_with(value: &str) -> SessionRecord {
+        let claims =
+            json!({"sub": "u1", "name": value, "iat": 1_700_000_000, "nested": {"k": value}});
+        let userinfo = json!({"sub": "u1", "name": value, "email_verified": "true"});
+        SessionRecord::new(
+            "u1".into(),
+            claims.as_object().unwrap().clone(),
+            userinfo.as_object().unwrap().clone(),
+            1_700_000_000,
+        )
+    }
+
+    #[test]
+    fn markup_in_claims_is_shown_as_text() {
+        let page = profile(&session_with("<script>alert(1)</script>\"'&"));
+        assert!(!page.contains("<script>"));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("&quot;"));
+        assert!(page.contains("&amp;"));
+    }
+
+    #[test]
+    fn profile_shows_both_tables_and_a_sign_out_form() {
+        let page = profile(&session_with("Ada Lovelace"));
+        assert!(page.contains("id=\"id-token-claims\""));
+        assert!(page.contains("id=\"userinfo\""));
+        assert!(page.contains("Hello, Ada Lovelace"));
+        assert!(
+            page.contains("2023-11-14 22:13:20 UTC"),
+            "iat as a UTC date"
+        );
+        assert!(page.contains("action=\"/logout\""));
+    }
+
+    #[test]
+    fn error_page_escapes_the_provider_description_and_offers_a_restart() {
+        let err = AppError::ProviderDenied {
+            error: "access_denied".into(),
+            description: Some("<img src=x onerror=alert(1)>".into()),
+        };
+        let page = error(&err);
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(!page.contains("<img"));
+        assert!(page.contains("Start again"));
+        assert!(page.contains("provider_error"));
+    }
+
+    #[test]
+    fn login_page_links_to_login() {
+        let page = login();
+        assert!(page.contains("href=\"/login\""));
+        assert!(page.contains("Sign in with Webex"));
+    }
+}

@@ -1,0 +1,74 @@
+//! The two things the Worker borrows from its platform, as small traits: a key-value store
+//! (Workers KV) and an HTTP client (the Fetch API). The runtime implementations live in
+//! `edge.rs`; tests substitute in-memory ones.
+//!
+//! `async fn` in traits without `Send` bounds is deliberate: Workers run one thread per isolate.
+
+use url::Url;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+#[allow(async_fn_in_trait)]
+pub trait KeyValueStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Stores with an expiry; Workers KV needs at least 60 seconds.
+    async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+/// A request to the provider. Headers may carry credentials: never log this.
+pub struct OutboundRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+/// No usable HTTP response at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportError {
+    /// DNS, TLS, connection reset: the request did not complete.
+    Network,
+    /// No response within the subrequest time limit.
+    Timeout,
+    /// The body exceeded the read limit; the rest was not read.
+    TooLarge,
+}
+
+#[allow(async_fn_in_trait)]
+pub trait HttpClient {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, TransportError>;
+}
+
+impl OutboundResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// True for `application/json` and `+json` media types, parameters ignored.
+    pub fn is_json(&self) -> bool {
+        self.content_type.as_deref().is_some_and(|ct| {
+            let media = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            media == "application/json" || media.ends_with("+json")
+        })
+    }
+}

@@ -1,0 +1,140 @@
+//! Talking to the OpenID Provider: the code exchange, the JWKS (cached in the isolate) and
+//! userinfo. Each call goes through the `HttpClient` trait; the parsing lives in `oidc`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::oidc::callback::AuthorizationCode;
+use crate::oidc::id_token::{Expectations, IdTokenError, UnverifiedIdToken, VerifiedIdToken};
+use crate::oidc::jwks::{JwksError, KeySet};
+use crate::oidc::secrets::{Nonce, PkceVerifier};
+use crate::oidc::{token, userinfo};
+use crate::platform::{HttpClient, Method, OutboundRequest};
+
+/// Keys are reused for an hour, then fetched again.
+pub const KEYS_MAX_AGE_SECS: i64 = 3600;
+/// A token no cached key verifies triggers a refetch at most this often, so forged tokens
+/// cannot make the Worker hammer the provider's JWKS endpoint.
+pub const KEYS_REFETCH_COOLDOWN_SECS: i64 = 30;
+
+/// Parsed JWKS kept for the life of the isolate: steady-state logins fetch nothing.
+#[derive(Default)]
+pub struct KeyCache {
+    slot: RefCell<Option<CachedKeys>>,
+}
+
+struct CachedKeys {
+    url: String,
+    keys: Rc<KeySet>,
+    fetched_at: i64,
+}
+
+impl KeyCache {
+    /// Cached keys for `url` if young enough, with the time they were fetched.
+    fn current(&self, url: &str, now: i64) -> Option<(Rc<KeySet>, i64)> {
+        let slot = self.slot.borrow();
+        let cached = slot.as_ref()?;
+        let fresh = cached.url == url && now - cached.fetched_at < KEYS_MAX_AGE_SECS;
+        fresh.then(|| (Rc::clone(&cached.keys), cached.fetched_at))
+    }
+
+    async fn fetch(
+        &self,
+        http: &impl HttpClient,
+        config: &Config,
+        now: i64,
+    ) -> Result<Rc<KeySet>, JwksError> {
+        let request = OutboundRequest {
+            method: Method::Get,
+            url: config.jwks_url.clone(),
+            headers: vec![("Accept", "application/json".to_owned())],
+            body: None,
+        };
+        let response = http
+            .send(request)
+            .await
+            .map_err(|e| JwksError::Unavailable(format!("{e:?}")))?;
+        if !response.is_success() {
+            return Err(JwksError::Unavailable(format!(
+                "status {}",
+                response.status
+            )));
+        }
+        let keys = Rc::new(KeySet::parse(&response.body)?);
+        *self.slot.borrow_mut() = Some(CachedKeys {
+            url: config.jwks_url.to_string(),
+            keys: Rc::clone(&keys),
+            fetched_at: now,
+        });
+        Ok(keys)
+    }
+
+    /// How many key sets were fetched into this cache (for tests and the benchmark).
+    #[cfg(test)]
+    pub fn fetched_at(&self) -> Option<i64> {
+        self.slot.borrow().as_ref().map(|c| c.fetched_at)
+    }
+}
+
+/// The authorization-code grant (RFC 6749 §4.1.3).
+pub async fn exchange_code(
+    http: &impl HttpClient,
+    config: &Config,
+    code: &AuthorizationCode,
+    verifier: &PkceVerifier,
+) -> Result<token::TokenSet, AppError> {
+    let response = http
+        .send(token::code_request(config, code, verifier))
+        .await
+        .map_err(token::TokenError::Transport)?;
+    Ok(token::parse_response(&response)?)
+}
+
+/// Verifies an ID token against the cached keys, refetching once (rate-limited) when no
+/// cached key verifies it: the provider may have rotated its keys.
+pub async fn verify_id_token(
+    http: &impl HttpClient,
+    cache: &KeyCache,
+    config: &Config,
+    raw: &str,
+    nonce: &Nonce,
+    now: i64,
+) -> Result<VerifiedIdToken, AppError> {
+    let token = UnverifiedIdToken::parse(raw)?;
+    let expect = Expectations {
+        issuers: &config.issuers,
+        client_id: &config.client_id,
+        nonce,
+        now,
+    };
+    let (keys, fetched_at) = match cache.current(config.jwks_url.as_str(), now) {
+        Some(cached) => cached,
+        None => (cache.fetch(http, config, now).await?, now),
+    };
+    match token.verify_signature(&keys) {
+        Ok(signed) => Ok(signed.validate(&expect)?),
+        Err(IdTokenError::BadSignature) if now - fetched_at >= KEYS_REFETCH_COOLDOWN_SECS => {
+            let keys = cache.fetch(http, config, now).await?;
+            Ok(token.verify_signature(&keys)?.validate(&expect)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// UserInfo for the verified subject (OIDC Core §5.3).
+pub async fn fetch_userinfo(
+    http: &impl HttpClient,
+    config: &Config,
+    access_token: &str,
+    subject: &str,
+) -> Result<Map<String, Value>, AppError> {
+    let response = http
+        .send(userinfo::request(config, access_token))
+        .await
+        .map_err(userinfo::UserinfoError::Transport)?;
+    Ok(userinfo::parse_response(&response, subject)?)
+}
