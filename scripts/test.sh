@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, native unit tests, then the release Worker in
+# `wrangler dev` against a local OpenID Provider, over HTTP and in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+echo "== cargo fmt, clippy"
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --quiet -- -D warnings
+
+echo "== unit tests (native)"
+cargo test --quiet
+
+echo "== release build"
+bash scripts/build.sh
+
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing Debian's chromium for the browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "test: the browser test needs chromium (sudo apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+
+echo "== end-to-end (wrangler dev + local OpenID Provider) and browser tests"
+export WRANGLER_SEND_METRICS=false
+node --test --test-concurrency=1 tests/e2e/*.test.mjs tests/browser/*.test.mjs
