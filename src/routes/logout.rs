@@ -25,13 +25,17 @@ pub async fn end<K: KeyValueStore, H: HttpClient, S: Settings>(
         .with_reason("logged_out"))
 }
 
-/// SameSite=Lax already keeps the cookie off cross-site POSTs; this refuses them outright
-/// (Fetch Metadata first, then `Origin`), so a forged form cannot even sign a user out.
+/// SameSite=Lax already keeps the cookie off cross-site POSTs; this refuses them outright,
+/// so a forged form cannot even sign a user out. Fetch Metadata decides when the browser
+/// sends it; otherwise `Origin` must name this origin. Chromium sends `Origin: null` on
+/// same-origin form posts from pages with `Referrer-Policy: no-referrer`, which is why
+/// `Sec-Fetch-Site` comes first.
 fn check_same_origin(req: &Incoming) -> Result<(), AppError> {
     if let Some(site) = req.sec_fetch_site.as_deref() {
-        if site != "same-origin" && site != "none" {
-            return Err(AppError::CrossSite);
-        }
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            _ => Err(AppError::CrossSite),
+        };
     }
     match req.origin_header.as_deref() {
         Some(origin) if origin != req.origin => Err(AppError::CrossSite),

@@ -132,9 +132,10 @@ impl HttpClient for FakeProvider {
             request.body.clone().unwrap_or_default()
         ));
         Ok(match path.as_str() {
-            "/v1/access_token" if self.token_status.get() == 400 => {
-                json_response(400, r#"{"error":"invalid_grant","error_description":"expired"}"#.into())
-            }
+            "/v1/access_token" if self.token_status.get() == 400 => json_response(
+                400,
+                r#"{"error":"invalid_grant","error_description":"expired"}"#.into(),
+            ),
             "/v1/access_token" if self.token_status.get() != 200 => {
                 json_response(self.token_status.get(), r#"{"message":"boom"}"#.into())
             }

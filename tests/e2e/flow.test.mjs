@@ -1,0 +1,186 @@
+// Happy path: login, profile page, logout. Worker on 8801, provider on 9401.
+import { strict as assert } from 'node:assert';
+import { after, before, test } from 'node:test';
+
+import { DEMO_USER } from '../provider/provider.mjs';
+import {
+  LOGIN_COOKIE,
+  SESSION_COOKIE,
+  assertSecurityHeaders,
+  claimsTable,
+  setCookieFor,
+  startStack,
+  textOf,
+} from './harness.mjs';
+
+let stack;
+let firstBrowser;
+let orphanedSessions = 0; // sessions replaced by a re-login but (legitimately) not deleted
+
+before(async () => {
+  stack = await startStack({ workerPort: 8801, providerPort: 9401 });
+}, { timeout: 180_000 });
+
+after(async () => {
+  await stack?.stop();
+});
+
+function assertHostCookie(cookie, name) {
+  assert.ok(cookie, `expected a Set-Cookie for ${name}`);
+  assert.ok(cookie.attrs.httponly, `${name} must be HttpOnly`);
+  assert.ok(cookie.attrs.secure, `${name} must be Secure`);
+  assert.equal(String(cookie.attrs.samesite).toLowerCase(), 'lax', `${name} must be SameSite=Lax`);
+  assert.equal(cookie.attrs.path, '/', `${name} must have Path=/`);
+  assert.equal(cookie.attrs.domain, undefined, `${name} (a __Host- cookie) must not have a Domain`);
+}
+
+function isClearing(cookie) {
+  if (!cookie) return false;
+  if (cookie.value === '' || cookie.value === '""') return true;
+  if (cookie.attrs['max-age'] !== undefined && Number(cookie.attrs['max-age']) <= 0) return true;
+  if (typeof cookie.attrs.expires === 'string' && Date.parse(cookie.attrs.expires) <= Date.now()) return true;
+  return false;
+}
+
+test('full login ends on the profile page with the demo user\'s claims and userinfo', { timeout: 60_000 }, async () => {
+  const sessionsBefore = await stack.sessionCount();
+  const tokenCallsBefore = stack.provider.stats.token;
+  const jwksCallsBefore = stack.provider.stats.jwks;
+
+  const browser = stack.newBrowser();
+  const r = await stack.login(browser);
+  firstBrowser = browser;
+
+  // GET /login
+  const q = r.authorizeUrl.searchParams;
+  assert.equal(q.get('response_type'), 'code');
+  assert.equal(q.get('client_id'), 'e2e-client');
+  assert.equal(q.get('redirect_uri'), stack.redirectUri);
+  assert.ok(q.get('scope').split(' ').includes('openid'), `scope: ${q.get('scope')}`);
+  assert.ok(q.get('state') && q.get('state').length >= 16, 'state should be long and random');
+  assert.ok(q.get('nonce') && q.get('nonce').length >= 16, 'nonce should be long and random');
+  assert.match(q.get('code_challenge'), /^[A-Za-z0-9_-]{43}$/, 'S256 code_challenge is 43 base64url chars');
+  assert.equal(q.get('code_challenge_method'), 'S256');
+  assertHostCookie(setCookieFor(r.loginResponse, LOGIN_COOKIE), LOGIN_COOKIE);
+  assert.ok(r.sawLoginForm, 'a fresh browser should have seen the provider login form');
+  assert.equal(r.state, q.get('state'), 'provider returns the state it was given');
+
+  // callback
+  const session = setCookieFor(r.callback, SESSION_COOKIE);
+  assertHostCookie(session, SESSION_COOKIE);
+  assert.ok(session.value.length >= 16, 'session cookie has a value');
+  assert.ok(isClearing(setCookieFor(r.callback, LOGIN_COOKIE)), `callback should clear ${LOGIN_COOKIE}`);
+  assert.equal(browser.jar.get('localhost', LOGIN_COOKIE), null, 'login cookie gone from the browser');
+
+  // token endpoint: one call, HTTP Basic client auth; ID token verified with the JWKS
+  assert.equal(stack.provider.stats.token - tokenCallsBefore, 1, 'exactly one token request');
+  assert.equal(stack.provider.stats.lastTokenRequest.clientAuth, 'basic', 'worker authenticates with client_secret_basic');
+  assert.ok(stack.provider.stats.jwks - jwksCallsBefore >= 1, 'worker fetched the JWKS to verify the ID token');
+
+  // profile page
+  const { home } = r;
+  assert.equal(home.status, 200);
+  assert.match(home.headers.get('content-type') || '', /text\/html/);
+  assert.match(home.headers.get('cache-control') || '', /no-store/, 'profile page must be Cache-Control: no-store');
+  assertSecurityHeaders(home, 'profile page');
+  assert.ok(!home.text.includes('Sign in with Webex'), 'profile page should not offer sign-in');
+
+  const idClaims = claimsTable(home.text, 'id-token-claims');
+  assert.ok(idClaims, 'element #id-token-claims exists');
+  assert.equal(idClaims.get('sub'), DEMO_USER.sub);
+  assert.equal(idClaims.get('email'), DEMO_USER.email);
+  assert.equal(idClaims.get('email_verified'), 'true');
+  assert.equal(idClaims.get('iss'), stack.provider.issuer);
+  assert.equal(idClaims.get('aud'), 'e2e-client');
+  for (const name of ['exp', 'iat']) assert.ok(idClaims.has(name), `ID token claim ${name} shown`);
+
+  const userinfo = claimsTable(home.text, 'userinfo');
+  assert.ok(userinfo, 'element #userinfo exists');
+  assert.equal(userinfo.get('sub'), DEMO_USER.sub);
+  assert.equal(userinfo.get('email'), DEMO_USER.email);
+  assert.equal(userinfo.get('email_verified'), 'true', 'userinfo email_verified (the string "true") shown as true');
+  assert.equal(userinfo.get('name'), DEMO_USER.name);
+  assert.equal(userinfo.get('given_name'), DEMO_USER.given_name);
+  assert.equal(userinfo.get('family_name'), DEMO_USER.family_name);
+  assert.equal(userinfo.get('locale'), DEMO_USER.locale);
+
+  const text = textOf(home.text);
+  assert.ok(text.includes(DEMO_USER.email) && text.includes(DEMO_USER.name) && text.includes(DEMO_USER.sub));
+  assert.match(home.text, /<form\b[^>]*\bmethod\s*=\s*["']?post["']?[^>]*\baction\s*=\s*["']?\/logout["']?|<form\b[^>]*\baction\s*=\s*["']?\/logout["']?[^>]*\bmethod\s*=\s*["']?post/i,
+    'profile page has <form method="post" action="/logout">');
+  assert.match(text, /Sign out/);
+
+  // no token material in the page or the cookie
+  const s = stack.secretsSeen();
+  for (const t of [...s.accessTokens, ...s.refreshTokens, ...s.idTokens]) {
+    assert.ok(!home.text.includes(t), 'profile page must not contain raw tokens');
+    assert.ok(!session.value.includes(t.slice(0, 20)), 'session cookie must not carry tokens');
+  }
+  assert.ok(!home.text.includes(stack.clientSecret), 'profile page must not contain the client secret');
+
+  assert.equal(await stack.sessionCount(), sessionsBefore + 1, 'exactly one new session in KV');
+});
+
+test('signed-out home page offers Sign in with Webex', async () => {
+  const home = await stack.newBrowser().request(stack.url('/'));
+  assert.equal(home.status, 200);
+  assert.match(home.headers.get('content-type') || '', /text\/html/);
+  assert.match(home.text, /Sign in with Webex/);
+  assert.match(home.text, /href\s*=\s*["']?\/login["'\s>]/, 'link to /login');
+  assertSecurityHeaders(home, 'signed-out page');
+});
+
+test('a second login in the same provider session skips the login form and starts a new session', { timeout: 60_000 }, async () => {
+  assert.ok(firstBrowser, 'needs the first test');
+  const before = await stack.sessionCount();
+  const r = await stack.login(firstBrowser);
+  assert.equal(r.sawLoginForm, false, 'provider session is reused');
+  assert.equal(r.home.status, 200);
+  assert.ok(claimsTable(r.home.text, 'userinfo'), 'profile page shown');
+  // a new session replaces the old one; whether the old record is deleted at once is up to
+  // the Worker, but there can be at most one extra
+  const afterCount = await stack.sessionCount();
+  assert.ok(afterCount === before || afterCount === before + 1, `sessions: ${before} -> ${afterCount}`);
+  orphanedSessions = afterCount - before;
+});
+
+test('logout deletes the session: / is signed out, the old cookie is dead, no session left in KV', { timeout: 60_000 }, async () => {
+  const browser = stack.newBrowser();
+  await stack.login(browser);
+  const stolen = browser.clone(); // a copy of the session cookie taken before logout
+  const keysBefore = (await stack.kvKeys()).filter((k) => k.startsWith('session:'));
+
+  const out = await stack.logout(browser);
+  assert.equal(out.status, 302, `POST /logout: ${out.status} ${textOf(out.text).slice(0, 300)}`);
+  assert.equal(new URL(out.location).pathname, '/');
+  assert.ok(isClearing(setCookieFor(out, SESSION_COOKIE)), `logout must clear ${SESSION_COOKIE}`);
+  assert.equal(browser.jar.get('localhost', SESSION_COOKIE), null);
+
+  const home = await browser.request(stack.url('/'));
+  assert.equal(home.status, 200);
+  assert.match(home.text, /Sign in with Webex/);
+
+  const keysAfter = (await stack.kvKeys()).filter((k) => k.startsWith('session:'));
+  assert.equal(keysAfter.length, keysBefore.length - 1, 'logout removed exactly one session record');
+
+  // the server-side session is gone: replaying the old cookie shows the signed-out page
+  const replay = await stolen.request(stack.url('/'));
+  assert.equal(replay.status, 200);
+  assert.match(replay.text, /Sign in with Webex/, 'old session cookie must not work after logout');
+  assert.ok(!replay.text.includes('id="id-token-claims"'));
+
+  // log out the remaining browsers of this file; then no session key may remain
+  if (firstBrowser) {
+    const o = await stack.logout(firstBrowser);
+    assert.equal(o.status, 302);
+  }
+  const remaining = (await stack.kvKeys()).filter((k) => k.startsWith('session:'));
+  assert.equal(remaining.length, orphanedSessions,
+    `no session key left in KV after everyone logged out (besides ${orphanedSessions} replaced by re-login): ${remaining.length}`);
+});
+
+test('worker logs never contain the client secret, codes or tokens', async () => {
+  assert.ok(stack.seenCodes.size >= 3, 'the tests above saw authorization codes');
+  stack.assertLogsClean();
+  assert.ok(stack.logs().includes('"reason"') || stack.jsonLogs().length > 0, 'worker writes JSON log lines');
+});

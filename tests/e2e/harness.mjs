@@ -1,0 +1,621 @@
+// End-to-end harness: the real Worker under `wrangler dev` + the local Webex-shaped provider.
+//
+//   const stack = await startStack({ workerPort: 8801, providerPort: 9401 });
+//   const browser = stack.newBrowser();
+//   const { home } = await stack.login(browser);
+//   ...
+//   await stack.stop();
+//
+// The Worker must already be built (`[build]` in wrangler.toml runs the build script, which is
+// a no-op when up to date). Everything listens on 127.0.0.1; the Worker is addressed as
+// http://localhost:PORT because that is the registered redirect URI's host.
+
+import { strict as assert } from 'node:assert';
+import { spawn, execFile } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { startProvider } from '../provider/provider.mjs';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const WRANGLER = path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+// Optional: run against another wrangler config (e.g. a stand-in Worker) instead of ./wrangler.toml.
+const CONFIG_ARGS = process.env.E2E_WRANGLER_CONFIG ? ['--config', process.env.E2E_WRANGLER_CONFIG] : [];
+
+export const SESSION_COOKIE = '__Host-webex-session';
+export const LOGIN_COOKIE = '__Host-webex-login';
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+// wrangler colours its warning/error lines even with NO_COLOR set
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;?]*[ -\/]*[@-~]/g;
+export const stripAnsi = (s) => String(s).replace(ANSI, '');
+
+// ---------------------------------------------------------------------------------------------
+// HTML helpers (tiny, no dependencies)
+
+export function decodeEntities(s) {
+  return String(s)
+    .replace(/&#x([0-9a-f]+);/gi, (_, h) => String.fromCodePoint(Number.parseInt(h, 16)))
+    .replace(/&#([0-9]+);/g, (_, d) => String.fromCodePoint(Number.parseInt(d, 10)))
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&amp;/g, '&');
+}
+
+/** Visible-ish text of an HTML fragment: tags, scripts and styles removed, entities decoded. */
+export function textOf(html) {
+  return decodeEntities(String(html)
+    .replace(/<script\b[\s\S]*?<\/script>/gi, ' ')
+    .replace(/<style\b[\s\S]*?<\/style>/gi, ' ')
+    .replace(/<[^>]*>/g, ' '))
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** Outer HTML of the element with the given id (matching nested tags of the same name). */
+export function elementById(html, id) {
+  const re = new RegExp(`<([a-zA-Z][a-zA-Z0-9-]*)\\b[^>]*\\bid\\s*=\\s*["']?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}["'\\s>]`, 'i');
+  const m = re.exec(html);
+  if (!m) return null;
+  const tag = m[1].toLowerCase();
+  const start = m.index;
+  const tagRe = new RegExp(`<(/?)${tag}\\b[^>]*>`, 'gi');
+  tagRe.lastIndex = start;
+  let depth = 0;
+  for (let t = tagRe.exec(html); t; t = tagRe.exec(html)) {
+    if (t[1] === '/') {
+      depth -= 1;
+      if (depth === 0) return html.slice(start, t.index + t[0].length);
+    } else if (!t[0].endsWith('/>')) {
+      depth += 1;
+    }
+  }
+  return html.slice(start);
+}
+
+/** Table rows in an HTML fragment, as arrays of cell texts (th and td). */
+export function tableRows(html) {
+  const rows = [];
+  for (const tr of String(html).matchAll(/<tr\b[^>]*>([\s\S]*?)<\/tr>/gi)) {
+    const cells = [...tr[1].matchAll(/<t([hd])\b[^>]*>([\s\S]*?)<\/t\1>/gi)].map((c) => textOf(c[2]));
+    if (cells.length) rows.push(cells);
+  }
+  return rows;
+}
+
+/** First-cell -> second-cell map of the tables inside the element with the given id. */
+export function claimsTable(html, id) {
+  const el = elementById(html, id);
+  if (el === null) return null;
+  const map = new Map();
+  for (const cells of tableRows(el)) {
+    if (cells.length >= 2 && !map.has(cells[0])) map.set(cells[0], cells[1]);
+  }
+  return map;
+}
+
+function formsOf(html) {
+  const forms = [];
+  for (const f of String(html).matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
+    const attr = (name, s) => {
+      const m = new RegExp(`\\b${name}\\s*=\\s*("([^"]*)"|'([^']*)'|([^\\s>]+))`, 'i').exec(s);
+      return m ? decodeEntities(m[2] ?? m[3] ?? m[4]) : undefined;
+    };
+    const inputs = [...f[2].matchAll(/<input\b([^>]*)>/gi)].map((i) => ({
+      name: attr('name', i[1]),
+      type: (attr('type', i[1]) || 'text').toLowerCase(),
+      value: attr('value', i[1]) ?? '',
+    }));
+    forms.push({ action: attr('action', f[1]), method: (attr('method', f[1]) || 'get').toLowerCase(), inputs });
+  }
+  return forms;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cookies
+
+function parseSetCookie(header) {
+  const [pair, ...attrs] = header.split(';');
+  const eq = pair.indexOf('=');
+  if (eq < 1) return null;
+  const cookie = {
+    name: pair.slice(0, eq).trim(),
+    value: pair.slice(eq + 1).trim(),
+    attrs: {},
+  };
+  for (const a of attrs) {
+    const i = a.indexOf('=');
+    const k = (i === -1 ? a : a.slice(0, i)).trim().toLowerCase();
+    const v = i === -1 ? true : a.slice(i + 1).trim();
+    if (k) cookie.attrs[k] = v;
+  }
+  return cookie;
+}
+
+export { parseSetCookie };
+
+function defaultPath(url) {
+  const p = url.pathname;
+  if (!p.startsWith('/') || p.lastIndexOf('/') === 0) return '/';
+  return p.slice(0, p.lastIndexOf('/'));
+}
+
+function pathMatches(requestPath, cookiePath) {
+  if (requestPath === cookiePath) return true;
+  if (!requestPath.startsWith(cookiePath)) return false;
+  return cookiePath.endsWith('/') || requestPath[cookiePath.length] === '/';
+}
+
+/**
+ * A minimal cookie jar, like a browser's: cookies are stored per host name (ports do not
+ * isolate cookies), honour Path, Max-Age and Expires. `Secure` is recorded but ignored when
+ * sending: everything here is plain http on localhost, which browsers treat as secure.
+ */
+export class CookieJar {
+  #cookies = [];
+
+  store(url, setCookieHeaders) {
+    const u = new URL(url);
+    for (const header of setCookieHeaders) {
+      const c = parseSetCookie(header);
+      if (!c) continue;
+      const cookiePath = typeof c.attrs.path === 'string' && c.attrs.path.startsWith('/') ? c.attrs.path : defaultPath(u);
+      let expires = null;
+      if (c.attrs['max-age'] !== undefined) {
+        const n = Number.parseInt(c.attrs['max-age'], 10);
+        expires = Number.isFinite(n) ? Date.now() + n * 1000 : null;
+      } else if (typeof c.attrs.expires === 'string') {
+        const t = Date.parse(c.attrs.expires);
+        expires = Number.isFinite(t) ? t : null;
+      }
+      this.#cookies = this.#cookies.filter((x) => !(x.host === u.hostname && x.name === c.name && x.path === cookiePath));
+      if (expires !== null && expires <= Date.now()) continue; // deletion
+      this.#cookies.push({
+        host: u.hostname,
+        name: c.name,
+        value: c.value,
+        path: cookiePath,
+        expires,
+        attrs: c.attrs,
+      });
+    }
+  }
+
+  #live() {
+    const now = Date.now();
+    this.#cookies = this.#cookies.filter((c) => c.expires === null || c.expires > now);
+    return this.#cookies;
+  }
+
+  /** Value of the Cookie header a browser would send to `url` ('' if none). */
+  header(url) {
+    const u = new URL(url);
+    return this.#live()
+      .filter((c) => c.host === u.hostname && pathMatches(u.pathname, c.path))
+      .sort((a, b) => b.path.length - a.path.length)
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
+  }
+
+  get(host, name) {
+    return this.#live().find((c) => c.host === host && c.name === name) || null;
+  }
+
+  delete(host, name) {
+    const before = this.#cookies.length;
+    this.#cookies = this.#cookies.filter((c) => !(c.host === host && c.name === name));
+    return before !== this.#cookies.length;
+  }
+
+  list(host) {
+    return this.#live().filter((c) => host === undefined || c.host === host).map((c) => ({ ...c }));
+  }
+
+  clone() {
+    const copy = new CookieJar();
+    copy.#cookies = this.#cookies.map((c) => ({ ...c, attrs: { ...c.attrs } }));
+    return copy;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A simulated browser: cookie jar + fetch with manual redirects
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+export class Browser {
+  constructor(jar = new CookieJar()) {
+    this.jar = jar;
+  }
+
+  clone() {
+    return new Browser(this.jar.clone());
+  }
+
+  /**
+   * One request, no redirect following. Resolves to a plain object:
+   * { url, status, headers, setCookies (raw strings), cookies (parsed), location (absolute), text }
+   */
+  async request(url, { method = 'GET', headers = {}, body } = {}) {
+    const u = new URL(url);
+    const h = new Headers(headers);
+    const cookie = this.jar.header(u);
+    if (cookie) h.set('cookie', cookie);
+    if (!h.has('user-agent')) h.set('user-agent', 'e2e-harness');
+    if (!h.has('accept')) h.set('accept', 'text/html,application/xhtml+xml,*/*;q=0.8');
+    const res = await fetch(u, { method, headers: h, body, redirect: 'manual' });
+    const setCookies = res.headers.getSetCookie();
+    this.jar.store(u, setCookies);
+    const text = await res.text();
+    const loc = res.headers.get('location');
+    return {
+      url: u.href,
+      status: res.status,
+      headers: res.headers,
+      setCookies,
+      cookies: setCookies.map(parseSetCookie).filter(Boolean),
+      location: loc === null ? null : new URL(loc, u).href,
+      rawLocation: loc,
+      text,
+    };
+  }
+}
+
+export function isRedirect(status) {
+  return REDIRECT_STATUSES.has(status);
+}
+
+/** The Set-Cookie (parsed) for `name` in a response, or null. */
+export function setCookieFor(response, name) {
+  return response.cookies.find((c) => c.name === name) || null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack
+
+function runWrangler(args, { timeoutMs = 60_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [WRANGLER, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' },
+      timeout: timeoutMs,
+      maxBuffer: 16 * 1024 * 1024,
+    }, (err, stdout, stderr) => {
+      if (err) {
+        err.message += `\nstdout:\n${stdout}\nstderr:\n${stderr}`;
+        reject(err);
+      } else {
+        resolve({ stdout, stderr });
+      }
+    });
+  });
+}
+
+/**
+ * Start provider + `wrangler dev`. Resolves once the Worker answers HTTP.
+ */
+export async function startStack({ workerPort, providerPort, readyTimeoutMs = 120_000 }) {
+  const workerOrigin = `http://localhost:${workerPort}`;
+  const redirectUri = `${workerOrigin}/oauth`;
+  const clientId = 'e2e-client';
+  const clientSecret = `e2e-secret-${crypto.randomBytes(18).toString('base64url')}`;
+
+  const provider = await startProvider({
+    port: providerPort,
+    clientId,
+    clientSecret,
+    redirectUris: [redirectUri],
+  });
+
+  const persistDir = await fs.mkdtemp(path.join(os.tmpdir(), 'webex-e2e-'));
+  const P = provider.url;
+  const vars = {
+    WEBEX_CLIENT_ID: clientId,
+    WEBEX_CLIENT_SECRET: clientSecret,
+    WEBEX_AUTHORIZE_URL: `${P}/v1/authorize`,
+    WEBEX_TOKEN_URL: `${P}/v1/access_token`,
+    WEBEX_USERINFO_URL: `${P}/v1/userinfo`,
+    WEBEX_JWKS_URL: `${P}/v1/verification`,
+    WEBEX_ISSUERS: provider.issuer,
+    REDIRECT_URI: redirectUri,
+  };
+  const args = [
+    WRANGLER, 'dev',
+    '--port', String(workerPort),
+    '--ip', '127.0.0.1',
+    '--inspector-port', String(workerPort + 1000),
+    '--persist-to', persistDir,
+    // Not 'info': wrangler ranks 'log' above 'info' (error < warn < info < log < debug), so at
+    // 'info' every console.log() line of the Worker is dropped and only its console.info/
+    // warn/error lines show. 'log' keeps all of them, which the log checks need.
+    '--log-level', process.env.E2E_WRANGLER_LOG_LEVEL || 'log',
+    '--show-interactive-dev-session=false',
+    ...CONFIG_ARGS,
+  ];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+
+  let output = '';
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: 'false',
+      CI: 'true',
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
+    },
+    detached: true, // own process group, so stop() can end wrangler and workerd together
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve(exited);
+    });
+  });
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (exited === null) {
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+      const t = await Promise.race([exitPromise, sleep(10_000).then(() => 'timeout')]);
+      if (t === 'timeout') {
+        try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+        await Promise.race([exitPromise, sleep(5_000)]);
+      }
+    }
+    // workerd may outlive wrangler briefly; make sure nothing is left in the group
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* none left */ }
+    await provider.close();
+    await fs.rm(persistDir, { recursive: true, force: true }).catch(() => {});
+  };
+
+  // Wait until the Worker answers.
+  const deadline = Date.now() + readyTimeoutMs;
+  let ready = false;
+  while (Date.now() < deadline) {
+    if (exited !== null) break;
+    try {
+      const res = await fetch(`http://127.0.0.1:${workerPort}/`, { redirect: 'manual', signal: AbortSignal.timeout(5_000) });
+      await res.arrayBuffer();
+      ready = true;
+      break;
+    } catch {
+      await sleep(500);
+    }
+  }
+  if (!ready) {
+    const why = exited !== null ? `wrangler exited (${JSON.stringify(exited)})` : `not ready after ${readyTimeoutMs} ms`;
+    await stop();
+    throw new Error(`worker on port ${workerPort}: ${why}\n--- wrangler output ---\n${stripAnsi(output.slice(-8000))}`);
+  }
+
+  const seenCodes = new Set();
+
+  const stack = {
+    workerOrigin,
+    workerUrl: workerOrigin,
+    redirectUri,
+    provider,
+    clientId,
+    clientSecret,
+    persistDir,
+    seenCodes,
+
+    /** Everything wrangler (and so the Worker) printed so far, colour codes removed. */
+    logs: () => stripAnsi(output),
+    /** A marker for logsSince(). */
+    logMark: () => output.length,
+    logsSince: (mark) => stripAnsi(output.slice(mark)),
+    /** JSON objects logged by the Worker (lines that parse as JSON objects). */
+    jsonLogs(since = 0) {
+      const out = [];
+      for (const line of stripAnsi(output.slice(since)).split('\n')) {
+        const i = line.indexOf('{');
+        if (i === -1) continue;
+        try {
+          const obj = JSON.parse(line.slice(i));
+          if (obj && typeof obj === 'object') out.push(obj);
+        } catch { /* not JSON */ }
+      }
+      return out;
+    },
+    /** Wait (briefly) until a log line containing `needle` shows up after `mark`. */
+    async waitForLog(needle, mark = 0, timeoutMs = 5_000) {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end) {
+        if (stripAnsi(output.slice(mark)).includes(needle)) return true;
+        await sleep(100);
+      }
+      return stripAnsi(output.slice(mark)).includes(needle);
+    },
+
+    stop,
+
+    newBrowser: () => new Browser(),
+
+    url: (p) => new URL(p, workerOrigin).href,
+
+    /** Keys of the local AUTH_KV namespace (via `wrangler kv key list --local`). */
+    async kvKeys() {
+      const { stdout } = await runWrangler([
+        'kv', 'key', 'list', '--binding', 'AUTH_KV', '--local', '--persist-to', persistDir, ...CONFIG_ARGS,
+      ]);
+      const start = stdout.indexOf('[');
+      const end = stdout.lastIndexOf(']');
+      assert.ok(start !== -1 && end > start, `unexpected kv key list output:\n${stdout}`);
+      const list = JSON.parse(stdout.slice(start, end + 1));
+      return list.map((k) => (typeof k === 'string' ? k : k.name));
+    },
+
+    async sessionCount() {
+      return (await stack.kvKeys()).filter((k) => k.startsWith('session:')).length;
+    },
+
+    /**
+     * GET /login and walk through the provider (login form included) up to the redirect back
+     * to the Worker's callback. Does NOT request the callback.
+     */
+    async beginLogin(browser, { login = 'demo', password = 'demo' } = {}) {
+      const loginResponse = await browser.request(stack.url('/login'));
+      assert.equal(loginResponse.status, 302, `GET /login: expected 302, got ${loginResponse.status}\n${loginResponse.text.slice(0, 500)}`);
+      assert.ok(loginResponse.location?.startsWith(`${provider.url}/v1/authorize?`),
+        `GET /login: Location should point at the provider's authorize endpoint, got ${loginResponse.location}`);
+      const authorizeUrl = new URL(loginResponse.location);
+
+      let loc = loginResponse.location;
+      let sawLoginForm = false;
+      for (let hop = 0; hop < 12; hop += 1) {
+        if (loc.startsWith(`${redirectUri}?`) || loc === redirectUri) {
+          const callbackUrl = new URL(loc);
+          const code = callbackUrl.searchParams.get('code');
+          if (code) seenCodes.add(code);
+          return {
+            loginResponse,
+            authorizeUrl,
+            callbackUrl: callbackUrl.href,
+            state: callbackUrl.searchParams.get('state'),
+            code,
+            sawLoginForm,
+          };
+        }
+        assert.ok(loc.startsWith(`${provider.url}/`), `unexpected redirect target during login: ${loc}`);
+        const r = await browser.request(loc);
+        if (isRedirect(r.status)) {
+          loc = r.location;
+          continue;
+        }
+        const form = formsOf(r.text).find((f) => f.inputs.some((i) => i.name === 'login'));
+        assert.ok(r.status === 200 && form, `provider answered ${r.status} without a login form at ${loc}:\n${textOf(r.text).slice(0, 800)}`);
+        const body = new URLSearchParams();
+        for (const input of form.inputs) {
+          if (!input.name) continue;
+          if (input.name === 'login') body.set('login', login);
+          else if (input.name === 'password') body.set('password', password);
+          else if (input.type === 'hidden') body.set(input.name, input.value);
+        }
+        const action = new URL(form.action || loc, loc).href;
+        const posted = await browser.request(action, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', origin: provider.url },
+          body: body.toString(),
+        });
+        assert.ok(isRedirect(posted.status), `login form POST answered ${posted.status}:\n${textOf(posted.text).slice(0, 800)}`);
+        sawLoginForm = true;
+        loc = posted.location;
+      }
+      throw new Error('too many redirects during login');
+    },
+
+    /** GET the callback URL (as the browser would after the provider's redirect). */
+    async completeLogin(browser, callbackUrl) {
+      return browser.request(callbackUrl, { headers: { referer: `${provider.url}/` } });
+    },
+
+    /** Full login: /login -> provider -> callback -> GET /. */
+    async login(browser, options) {
+      const begun = await stack.beginLogin(browser, options);
+      const callback = await stack.completeLogin(browser, begun.callbackUrl);
+      assert.equal(callback.status, 302, `callback: expected 302, got ${callback.status}\n${textOf(callback.text).slice(0, 800)}\n--- recent worker logs ---\n${stripAnsi(output.slice(-3000))}`);
+      assert.equal(new URL(callback.location).pathname, '/', `callback should redirect to /, got ${callback.location}`);
+      assert.equal(new URL(callback.location).origin, workerOrigin);
+      const home = await browser.request(stack.url('/'));
+      return { ...begun, callback, home };
+    },
+
+    async logout(browser) {
+      return browser.request(stack.url('/logout'), {
+        method: 'POST',
+        headers: { origin: workerOrigin, 'content-type': 'application/x-www-form-urlencoded' },
+        body: '',
+      });
+    },
+
+    /**
+     * Assert that a (rejected) callback response started no session: no session cookie with
+     * a value, and GET / with this browser shows the signed-out page.
+     */
+    async assertNoSession(browser, response) {
+      if (response) {
+        const sc = setCookieFor(response, SESSION_COOKIE);
+        assert.ok(!sc || sc.value === '' || sc.value === '""',
+          `response must not set a ${SESSION_COOKIE} cookie with a value, got: ${sc && `${sc.name}=${sc.value}`}`);
+      }
+      const home = await browser.request(stack.url('/'));
+      assert.equal(home.status, 200);
+      assert.match(home.text, /Sign in with Webex/, 'GET / should show the signed-out page');
+      assert.ok(!home.text.includes('id="id-token-claims"'), 'GET / must not show a profile');
+      return home;
+    },
+
+    /** Everything secret that has passed through the tests so far. */
+    secretsSeen() {
+      return {
+        clientSecret,
+        codes: [...new Set([...seenCodes, ...provider.issued.codes])],
+        accessTokens: [...provider.issued.accessTokens],
+        refreshTokens: [...provider.issued.refreshTokens],
+        idTokens: [...provider.issued.idTokens],
+      };
+    },
+
+    /** Assert the Worker's output never contains the client secret, a code or a token. */
+    assertLogsClean() {
+      const s = stack.secretsSeen();
+      const logs = stripAnsi(output);
+      assert.ok(!logs.includes(s.clientSecret), 'worker logs contain the client secret');
+      for (const code of s.codes) {
+        assert.ok(!logs.includes(code), `worker logs contain an authorization code (${code.slice(0, 4)}...)`);
+        assert.ok(!logs.includes(`code=${code}`), 'worker logs contain code=<code>');
+      }
+      for (const [label, list] of [['access token', s.accessTokens], ['refresh token', s.refreshTokens], ['ID token', s.idTokens]]) {
+        for (const t of list) {
+          assert.ok(!logs.includes(t), `worker logs contain an ${label}`);
+          if (label === 'ID token') {
+            assert.ok(!logs.includes(t.split('.').slice(0, 2).join('.')), 'worker logs contain an ID token (header.payload)');
+          }
+        }
+      }
+    },
+  };
+  return stack;
+}
+
+/** Assert the security headers every HTML response must carry. */
+export function assertSecurityHeaders(response, label = response.url) {
+  assert.ok(response.headers.get('content-security-policy'), `${label}: missing Content-Security-Policy`);
+  assert.equal(response.headers.get('x-content-type-options'), 'nosniff', `${label}: X-Content-Type-Options`);
+  assert.equal(response.headers.get('referrer-policy'), 'no-referrer', `${label}: Referrer-Policy`);
+}
+
+/** The `reason` codes in the Worker's JSON log lines after `mark`. */
+export function reasonsSince(stack, mark) {
+  return stack.jsonLogs(mark).map((o) => o.reason).filter(Boolean);
+}
+
+/** Same URL with one character of query parameter `name` changed. */
+export function tamperParam(url, name) {
+  const u = new URL(url);
+  const v = u.searchParams.get(name);
+  assert.ok(v, `no ${name} in ${url}`);
+  const i = Math.floor(v.length / 2);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const replacement = alphabet[(alphabet.indexOf(v[i]) + 1) % alphabet.length] || 'A';
+  u.searchParams.set(name, v.slice(0, i) + replacement + v.slice(i + 1));
+  return u.href;
+}

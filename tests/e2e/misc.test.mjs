@@ -1,0 +1,133 @@
+// Routing, /login details, headers, logging. Worker on 8804, provider on 9404.
+import { strict as assert } from 'node:assert';
+import { after, before, test } from 'node:test';
+
+import {
+  LOGIN_COOKIE,
+  SESSION_COOKIE,
+  assertSecurityHeaders,
+  setCookieFor,
+  startStack,
+  textOf,
+} from './harness.mjs';
+
+let stack;
+
+before(async () => {
+  stack = await startStack({ workerPort: 8804, providerPort: 9404 });
+}, { timeout: 180_000 });
+
+after(async () => {
+  await stack?.stop();
+});
+
+test('unknown path -> 404 HTML page with security headers', async () => {
+  const res = await stack.newBrowser().request(stack.url('/no/such/page'));
+  assert.equal(res.status, 404);
+  assert.match(res.headers.get('content-type') || '', /text\/html/);
+  assertSecurityHeaders(res, '404 page');
+});
+
+test('PUT / -> 405', async () => {
+  const res = await stack.newBrowser().request(stack.url('/'), { method: 'PUT', body: 'x' });
+  assert.equal(res.status, 405);
+});
+
+test('GET /login: redirect to the authorize endpoint with PKCE, fresh state/nonce each time, __Host- login cookie', async () => {
+  const a = await stack.newBrowser().request(stack.url('/login'));
+  const b = await stack.newBrowser().request(stack.url('/login'));
+  for (const r of [a, b]) {
+    assert.equal(r.status, 302);
+    const u = new URL(r.location);
+    assert.equal(`${u.origin}${u.pathname}`, `${stack.provider.url}/v1/authorize`);
+    const q = u.searchParams;
+    assert.equal(q.get('response_type'), 'code');
+    assert.equal(q.get('client_id'), 'e2e-client');
+    assert.equal(q.get('redirect_uri'), stack.redirectUri);
+    assert.deepEqual(new Set(q.get('scope').split(' ')), new Set(['openid', 'email', 'profile']));
+    assert.equal(q.get('code_challenge_method'), 'S256');
+    assert.match(q.get('code_challenge'), /^[A-Za-z0-9_-]{43}$/);
+    for (const p of ['state', 'nonce']) assert.ok((q.get(p) || '').length >= 16, `${p} present and long`);
+    const c = setCookieFor(r, LOGIN_COOKIE);
+    assert.ok(c && c.value, 'login cookie set');
+    assert.ok(c.attrs.httponly && c.attrs.secure, 'HttpOnly; Secure');
+    assert.equal(String(c.attrs.samesite).toLowerCase(), 'lax');
+    assert.equal(c.attrs.path, '/');
+    assert.equal(c.attrs.domain, undefined);
+    assert.equal(setCookieFor(r, SESSION_COOKIE), null, '/login does not set a session');
+    // nothing secret in the URL
+    assert.ok(!r.location.includes(stack.clientSecret), 'client secret not in the authorize URL');
+  }
+  const qa = new URL(a.location).searchParams;
+  const qb = new URL(b.location).searchParams;
+  for (const p of ['state', 'nonce', 'code_challenge']) assert.notEqual(qa.get(p), qb.get(p), `${p} differs per login`);
+  assert.notEqual(setCookieFor(a, LOGIN_COOKIE).value, setCookieFor(b, LOGIN_COOKIE).value);
+});
+
+test('POST /logout without a session still ends on / signed out', async () => {
+  const browser = stack.newBrowser();
+  const res = await stack.logout(browser);
+  assert.equal(res.status, 302);
+  assert.equal(new URL(res.location).pathname, '/');
+  const home = await browser.request(stack.url('/'));
+  assert.match(home.text, /Sign in with Webex/);
+});
+
+test('POST /logout exactly as Chromium sends it from the profile page (Origin: null) signs out', { timeout: 60_000 }, async () => {
+  // The Worker's pages carry Referrer-Policy: no-referrer, and for a non-GET request from such
+  // a page the Fetch spec serialises the Origin header as "null". Chromium does this for the
+  // same-origin "Sign out" form; Sec-Fetch-Site says same-origin.
+  const browser = stack.newBrowser();
+  await stack.login(browser);
+  const res = await browser.request(stack.url('/logout'), {
+    method: 'POST',
+    headers: {
+      origin: 'null',
+      'sec-fetch-site': 'same-origin',
+      'sec-fetch-mode': 'navigate',
+      'sec-fetch-dest': 'document',
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: '',
+  });
+  assert.equal(res.status, 302, `POST /logout from a same-origin form: ${res.status} ${textOf(res.text).slice(0, 200)}`);
+  const home = await browser.request(stack.url('/'));
+  assert.match(home.text, /Sign in with Webex/);
+  if (res.status !== 302) await stack.logout(browser); // clean up either way
+});
+
+test('a bogus callback without any login state -> 400 "Start again" page with security headers', async () => {
+  const browser = stack.newBrowser();
+  const res = await browser.request(stack.url('/oauth?state=bogus&code=bogus'));
+  assert.equal(res.status, 400);
+  assert.match(res.text, /Start again/);
+  assertSecurityHeaders(res, 'callback error page');
+  await stack.assertNoSession(browser, res);
+});
+
+test('each request writes one JSON log line; failures carry a reason', async () => {
+  const mark = stack.logMark();
+  const res = await stack.newBrowser().request(stack.url('/oauth?state=bogus&code=bogus'));
+  assert.equal(res.status, 400);
+  assert.ok(await stack.waitForLog('"reason"', mark), 'a JSON log line with a reason');
+  await new Promise((resolve) => { setTimeout(resolve, 500); });
+  const lines = stack.jsonLogs(mark);
+  assert.equal(lines.length, 1, `one JSON log line per request, got ${lines.length}: ${stack.logsSince(mark)}`);
+  assert.equal(typeof lines[0].reason, 'string');
+  assert.ok(!stack.logsSince(mark).includes('code=bogus'), 'the code is not logged');
+});
+
+test('a full login leaks the client secret nowhere (pages, cookies, logs)', async () => {
+  const browser = stack.newBrowser();
+  const { callbackUrl } = await stack.beginLogin(browser);
+  const res = await stack.completeLogin(browser, callbackUrl);
+  assert.equal(res.status, 302);
+  const home = await browser.request(stack.url('/'));
+  for (const r of [res, home]) {
+    assert.ok(!r.text.includes(stack.clientSecret));
+    assert.ok(!r.setCookies.join('\n').includes(stack.clientSecret));
+  }
+  assert.ok(!textOf(home.text).includes(stack.clientSecret));
+  await stack.logout(browser);
+  stack.assertLogsClean();
+});
