@@ -15,6 +15,9 @@ pub mod provider;
 pub mod routes;
 pub mod sessions;
 
+#[cfg(test)]
+mod hostile_input;
+
 #[cfg(target_arch = "wasm32")]
 mod edge;
 

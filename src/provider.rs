@@ -19,7 +19,7 @@ use crate::platform::{HttpClient, Method, OutboundRequest};
 pub const KEYS_MAX_AGE_SECS: i64 = 3600;
 /// A token no cached key verifies triggers a refetch at most this often, so forged tokens
 /// cannot make the Worker hammer the provider's JWKS endpoint.
-pub const KEYS_REFETCH_COOLDOWN_SECS: i64 = 30;
+pub const KEYS_REFETCH_COOLDOWN_SECS: i64 = 10;
 
 /// Parsed JWKS kept for the life of the isolate: steady-state logins fetch nothing.
 #[derive(Default)]

@@ -1,0 +1,172 @@
+//! Property tests for everything that parses input from a browser or a provider: no panic,
+//! bounded results, and escaping that holds for any string. CI runs proptest's default
+//! number of cases; `PROPTEST_CASES=100000 cargo test --release hostile_input` runs a long pass.
+
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+use crate::cookies;
+use crate::oidc::callback::{Callback, MAX_PARAM_BYTES};
+use crate::oidc::id_token::{Expectations, UnverifiedIdToken};
+use crate::oidc::jwks::KeySet;
+use crate::oidc::secrets::Nonce;
+use crate::oidc::test_keys::{b64, jwk_json, jwks_json, sign_rs256, TestKey};
+use crate::oidc::{token, userinfo};
+use crate::pages;
+use crate::platform::OutboundResponse;
+use crate::sessions::{self, SessionRecord};
+
+/// Strings biased towards what breaks parsers: separators, escapes, markup, multi-byte text.
+fn nasty_string(max: usize) -> impl Strategy<Value = String> {
+    let atoms = prop_oneof![
+        Just("&".to_owned()),
+        Just("=".to_owned()),
+        Just(";".to_owned()),
+        Just("%".to_owned()),
+        Just("%FF".to_owned()),
+        Just("%C3%28".to_owned()),
+        Just("state".to_owned()),
+        Just("code".to_owned()),
+        Just("error".to_owned()),
+        Just("iss".to_owned()),
+        Just("<script>".to_owned()),
+        Just("\"".to_owned()),
+        Just("é🚀".to_owned()),
+        Just("\u{0}".to_owned()),
+        Just(".".to_owned()),
+        "[a-zA-Z0-9_-]{0,8}",
+        any::<String>(),
+    ];
+    proptest::collection::vec(atoms, 0..max).prop_map(|parts| parts.concat())
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        nasty_string(6).prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            proptest::collection::btree_map(nasty_string(3), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn response(status: u16, body: String) -> OutboundResponse {
+    OutboundResponse {
+        status,
+        content_type: Some("application/json".into()),
+        body,
+    }
+}
+
+proptest! {
+    #[test]
+    fn callback_query_never_panics_and_stays_bounded(query in nasty_string(40)) {
+        let issuers = vec!["https://idbroker.webex.com/idb".to_owned()];
+        if let Ok(Callback::Code { state, code }) = Callback::parse(&query, &issuers) {
+            prop_assert!(!state.secret().is_empty() && state.secret().len() <= MAX_PARAM_BYTES);
+            prop_assert!(!code.secret().is_empty() && code.secret().len() <= MAX_PARAM_BYTES);
+        }
+    }
+
+    #[test]
+    fn cookie_lookup_returns_only_token_characters(header in nasty_string(40), name in "[a-zA-Z_-]{1,20}") {
+        let header = format!("{header}; {name}={header}");
+        if let Some(value) = cookies::find(&header, &name) {
+            prop_assert!(value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            prop_assert!(value.len() <= 128);
+        }
+    }
+
+    #[test]
+    fn arbitrary_jwt_text_never_verifies(raw in nasty_string(30)) {
+        let keys = KeySet::parse(&jwks_json(&[jwk_json(TestKey::get(0), None, None, None)])).unwrap();
+        if let Ok(token) = UnverifiedIdToken::parse(&raw) {
+            prop_assert!(token.verify_signature(&keys).is_err());
+        }
+    }
+
+    #[test]
+    fn arbitrary_headers_and_payloads_never_verify(header in json_value(), payload in proptest::collection::vec(any::<u8>(), 0..512), sig in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let keys = KeySet::parse(&jwks_json(&[jwk_json(TestKey::get(0), None, None, None)])).unwrap();
+        let raw = format!("{}.{}.{}", b64(header.to_string().as_bytes()), b64(&payload), b64(&sig));
+        if let Ok(token) = UnverifiedIdToken::parse(&raw) {
+            prop_assert!(token.verify_signature(&keys).is_err());
+        }
+    }
+
+    #[test]
+    fn jwks_documents_never_panic(doc in json_value(), keys in proptest::collection::vec(json_value(), 0..6)) {
+        let _ = KeySet::parse(&doc.to_string());
+        let _ = KeySet::parse(&json!({ "keys": keys }).to_string());
+    }
+
+    #[test]
+    fn token_and_userinfo_responses_never_panic(status in 100u16..600, body in prop_oneof![nasty_string(20), json_value().prop_map(|v| v.to_string())]) {
+        if let Ok(tokens) = token::parse_response(&response(status, body.clone())) {
+            prop_assert!(!tokens.access_token.is_empty() && !tokens.id_token.is_empty());
+        }
+        if let Ok(fields) = userinfo::parse_response(&response(status, body), "u1") {
+            prop_assert_eq!(fields.get("sub"), Some(&json!("u1")));
+        }
+    }
+
+    #[test]
+    fn session_records_from_kv_never_panic(raw in prop_oneof![nasty_string(20), json_value().prop_map(|v| v.to_string())]) {
+        let _ = sessions::decode_session(&raw);
+        let _ = sessions::decode_login(&raw);
+    }
+
+    #[test]
+    fn any_claim_value_is_rendered_as_text(values in proptest::collection::btree_map("[a-z_]{1,10}", json_value(), 1..8), marker in "[a-z]{6}") {
+        let mut claims: Map<String, Value> = values.into_iter().collect();
+        let hostile = format!("<script>{marker}</script>\"'&");
+        claims.insert("name".into(), Value::from(hostile.clone()));
+        let session = SessionRecord::new("u1".into(), claims.clone(), claims, 0);
+        let page = pages::profile(&session);
+        prop_assert!(!page.contains("<script>"));
+        let escaped = format!("&lt;script&gt;{marker}&lt;/script&gt;");
+        prop_assert!(page.contains(&escaped));
+    }
+}
+
+proptest! {
+    // Each case signs with RSA: fewer cases keep the CI pass short.
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn signed_tokens_with_arbitrary_claims_never_panic(extra in proptest::collection::btree_map("[a-z_]{1,8}", json_value(), 0..6), flip in any::<prop::sample::Index>()) {
+        let mut claims = json!({"iss": "https://i.example", "aud": "c", "sub": "s", "nonce": "n", "exp": 2_000_000_000i64, "iat": 1_000_000_000i64});
+        for (k, v) in extra {
+            claims[k] = v;
+        }
+        let token = sign_rs256(TestKey::get(0), &json!({"alg": "RS256"}), &claims);
+        let keys = KeySet::parse(&jwks_json(&[jwk_json(TestKey::get(0), None, None, None)])).unwrap();
+        let issuers = vec!["https://i.example".to_owned()];
+        let nonce = Nonce::from_untrusted("n");
+        let expect = Expectations { issuers: &issuers, client_id: "c", nonce: &nonce, now: 1_500_000_000 };
+        if let Ok(parsed) = UnverifiedIdToken::parse(&token) {
+            if let Ok(signed) = parsed.verify_signature(&keys) {
+                let _ = signed.validate(&expect);
+            }
+        }
+        // Any single-character change to a signed token breaks it.
+        let mut bytes = token.into_bytes();
+        let i = flip.index(bytes.len());
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        if let Ok(parsed) = UnverifiedIdToken::parse(&tampered) {
+            if let Ok(signed) = parsed.verify_signature(&keys) {
+                prop_assert!(signed.validate(&expect).is_err(), "a tampered token passed every check");
+            }
+        }
+    }
+}
