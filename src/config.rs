@@ -129,6 +129,43 @@ fn endpoint(
     }
 }
 
+/// A duration setting: seconds (`3600`) or a number with `s`, `m`, `h` or `d` (`8h`).
+pub fn duration_setting(
+    settings: &impl Settings,
+    name: &'static str,
+    default_secs: i64,
+) -> Result<i64, ConfigError> {
+    let Some(raw) = optional(settings, name) else {
+        return Ok(default_secs);
+    };
+    let (digits, unit) = match raw.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&raw[..i], c),
+        _ => (raw.as_str(), 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => 0,
+    };
+    match digits.trim().parse::<i64>() {
+        Ok(n) if n > 0 && scale > 0 && n <= 366 * 86_400 / scale => Ok(n * scale),
+        _ => Err(ConfigError::new(
+            name,
+            "must be a positive duration such as 3600, 45m or 8h (at most a year)",
+        )),
+    }
+}
+
+/// `WEBEX_LOGOUT_URL`: where to send the browser after the local logout, if anywhere.
+pub fn logout_url(settings: &impl Settings) -> Result<Option<Url>, ConfigError> {
+    if optional(settings, "WEBEX_LOGOUT_URL").is_none() {
+        return Ok(None);
+    }
+    endpoint(settings, "WEBEX_LOGOUT_URL", "").map(Some)
+}
+
 fn is_loopback(url: &Url) -> bool {
     matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
 }
@@ -273,6 +310,43 @@ pub(crate) mod tests {
         );
         s.0.insert("WEBEX_TOKEN_AUTH", "private_key_jwt".into());
         assert!(Config::load(&s, "https://x.example").is_err());
+    }
+
+    #[test]
+    fn durations_accept_units_and_refuse_nonsense() {
+        let mut s = minimal();
+        assert_eq!(duration_setting(&s, "SESSION_TTL", 28_800), Ok(28_800));
+        for (raw, secs) in [
+            ("90", 90),
+            ("45s", 45),
+            ("30m", 1800),
+            ("8h", 28_800),
+            ("2d", 172_800),
+        ] {
+            s.0.insert("SESSION_TTL", raw.into());
+            assert_eq!(duration_setting(&s, "SESSION_TTL", 1), Ok(secs), "{raw}");
+        }
+        for raw in ["0", "-5", "h", "5x", "1e9", "99999999d", "é"] {
+            s.0.insert("SESSION_TTL", raw.into());
+            assert_eq!(
+                duration_setting(&s, "SESSION_TTL", 1).unwrap_err().setting,
+                "SESSION_TTL",
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn logout_url_is_optional_and_validated() {
+        let mut s = minimal();
+        assert_eq!(logout_url(&s), Ok(None));
+        s.0.insert(
+            "WEBEX_LOGOUT_URL",
+            "https://idbroker.webex.com/idb/oauth2/v1/logout".into(),
+        );
+        assert!(logout_url(&s).unwrap().is_some());
+        s.0.insert("WEBEX_LOGOUT_URL", "javascript:alert(1)".into());
+        assert_eq!(logout_url(&s).unwrap_err().setting, "WEBEX_LOGOUT_URL");
     }
 
     #[test]

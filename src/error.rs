@@ -33,6 +33,8 @@ pub enum AppError {
     Jwks(JwksError),
     IdToken(IdTokenError),
     Userinfo(UserinfoError),
+    /// The session could not be renewed (refresh failed); carries the cause's reason code.
+    SessionEnded(&'static str),
     /// A state-changing request from another site.
     CrossSite,
     NotFound,
@@ -50,6 +52,7 @@ impl AppError {
             | Self::LoginUnknown
             | Self::LoginMismatch => 400,
             Self::Token(_) | Self::Jwks(_) | Self::IdToken(_) | Self::Userinfo(_) => 502,
+            Self::SessionEnded(_) => 401,
             Self::CrossSite => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -70,6 +73,7 @@ impl AppError {
             Self::Jwks(e) => e.code(),
             Self::IdToken(e) => e.code(),
             Self::Userinfo(e) => e.code(),
+            Self::SessionEnded(cause) => cause,
             Self::CrossSite => "cross_site_request",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -89,6 +93,7 @@ impl AppError {
             Self::Token(_) | Self::Jwks(_) | Self::IdToken(_) | Self::Userinfo(_) => {
                 "Webex sent an answer we could not accept"
             }
+            Self::SessionEnded(_) => "Please sign in again",
             Self::CrossSite => "Request refused",
             Self::NotFound => "Page not found",
             Self::MethodNotAllowed => "Method not allowed",
@@ -136,6 +141,9 @@ impl AppError {
                 "Webex returned a profile for a different user than the one who signed in.".into()
             }
             Self::Userinfo(_) => "Webex's profile service answered with an error or an unreadable response.".into(),
+            Self::SessionEnded(_) => {
+                "Your session could not be renewed with Webex, so it has ended. Sign in again to continue.".into()
+            }
             Self::CrossSite => "This action must come from this site's own pages.".into(),
             Self::NotFound => "There is nothing at this address.".into(),
             Self::MethodNotAllowed => "This address does not accept that kind of request.".into(),

@@ -49,6 +49,34 @@ impl Reply {
         reply
     }
 
+    /// A JSON body (for `/me`); never cached.
+    pub fn json(status: u16, body: String) -> Self {
+        let mut reply = Self {
+            status,
+            headers: Vec::new(),
+            body,
+            reason: "ok",
+        };
+        reply
+            .headers
+            .push(("Content-Type", "application/json".into()));
+        reply.headers.extend(security_headers());
+        reply.no_store()
+    }
+
+    /// Lets this page's forms lead to `origin` too (the provider logout after `/logout`).
+    pub fn allow_form_target(mut self, origin: &str) -> Self {
+        for (name, value) in &mut self.headers {
+            if *name == "Content-Security-Policy" {
+                *value = value.replace(
+                    "form-action 'self'",
+                    &format!("form-action 'self' {origin}"),
+                );
+            }
+        }
+        self
+    }
+
     /// A 302 without a body. Built by hand rather than with the runtime's redirect helper,
     /// whose headers are immutable, so that cookies can be set on it.
     pub fn redirect(location: &str) -> Self {

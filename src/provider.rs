@@ -9,9 +9,11 @@ use serde_json::{Map, Value};
 use crate::config::Config;
 use crate::error::AppError;
 use crate::oidc::callback::AuthorizationCode;
-use crate::oidc::id_token::{Expectations, IdTokenError, UnverifiedIdToken, VerifiedIdToken};
+use crate::oidc::id_token::{
+    Expectations, IdTokenError, NonceRule, UnverifiedIdToken, VerifiedIdToken,
+};
 use crate::oidc::jwks::{JwksError, KeySet};
-use crate::oidc::secrets::{Nonce, PkceVerifier};
+use crate::oidc::secrets::PkceVerifier;
 use crate::oidc::{token, userinfo};
 use crate::platform::{HttpClient, Method, OutboundRequest};
 
@@ -91,7 +93,23 @@ pub async fn exchange_code(
         .send(token::code_request(config, code, verifier))
         .await
         .map_err(token::TokenError::Transport)?;
-    Ok(token::parse_response(&response)?)
+    Ok(token::parse_response(
+        &response,
+        token::Grant::AuthorizationCode,
+    )?)
+}
+
+/// The refresh-token grant (RFC 6749 §6).
+pub async fn refresh_tokens(
+    http: &impl HttpClient,
+    config: &Config,
+    refresh_token: &str,
+) -> Result<token::TokenSet, AppError> {
+    let response = http
+        .send(token::refresh_request(config, refresh_token))
+        .await
+        .map_err(token::TokenError::Transport)?;
+    Ok(token::parse_response(&response, token::Grant::Refresh)?)
 }
 
 /// Verifies an ID token against the cached keys, refetching once (rate-limited) when no
@@ -101,7 +119,7 @@ pub async fn verify_id_token(
     cache: &KeyCache,
     config: &Config,
     raw: &str,
-    nonce: &Nonce,
+    nonce: NonceRule<'_>,
     now: i64,
 ) -> Result<VerifiedIdToken, AppError> {
     let token = UnverifiedIdToken::parse(raw)?;

@@ -46,6 +46,8 @@ pub enum IdTokenError {
     SubjectMissing,
     /// `nonce` is missing or differs from the one sent (OIDC Core §3.1.3.7 step 11).
     NonceMismatch,
+    /// A refreshed ID token names another issuer, subject or audience (OIDC Core §12.2).
+    IdentityChanged,
 }
 
 impl IdTokenError {
@@ -62,6 +64,7 @@ impl IdTokenError {
             Self::IssuedAtMissing | Self::IssuedAtInvalid => "id_token_iat",
             Self::SubjectMissing => "id_token_sub",
             Self::NonceMismatch => "id_token_nonce",
+            Self::IdentityChanged => "id_token_identity_changed",
         }
     }
 
@@ -85,15 +88,27 @@ impl IdTokenError {
             Self::IssuedAtInvalid => "OIDC Core §3.1.3.7(10): iat is in the future",
             Self::SubjectMissing => "OIDC Core §2: sub is required",
             Self::NonceMismatch => "OIDC Core §3.1.3.7(11): the nonce does not match this login",
+            Self::IdentityChanged => {
+                "OIDC Core §12.2: a refreshed token must name the same iss, sub and aud"
+            }
         }
     }
+}
+
+/// How the `nonce` claim is checked.
+#[derive(Clone, Copy)]
+pub enum NonceRule<'a> {
+    /// At sign-in: must be present and equal the nonce sent (OIDC Core §3.1.3.7 step 11).
+    Required(&'a Nonce),
+    /// After a refresh: may be absent; if present, must equal the original (OIDC Core §12.2).
+    IfPresent(Option<&'a str>),
 }
 
 /// What this login expects of its ID token.
 pub struct Expectations<'a> {
     pub issuers: &'a [String],
     pub client_id: &'a str,
-    pub nonce: &'a Nonce,
+    pub nonce: NonceRule<'a>,
     /// Seconds since the Unix epoch.
     pub now: i64,
 }
@@ -269,10 +284,34 @@ fn check_subject(claims: &Map<String, Value>) -> Result<String, IdTokenError> {
     }
 }
 
-fn check_nonce(claims: &Map<String, Value>, expected: &Nonce) -> Result<(), IdTokenError> {
-    match claims.get("nonce").and_then(Value::as_str) {
-        Some(nonce) if super::secrets::constant_time_eq(nonce, expected.secret()) => Ok(()),
-        _ => Err(IdTokenError::NonceMismatch),
+fn check_nonce(claims: &Map<String, Value>, rule: NonceRule<'_>) -> Result<(), IdTokenError> {
+    let nonce = claims.get("nonce");
+    let matches = |expected: &str| {
+        nonce
+            .and_then(Value::as_str)
+            .is_some_and(|n| super::secrets::constant_time_eq(n, expected))
+    };
+    let ok = match rule {
+        NonceRule::Required(expected) => matches(expected.secret()),
+        NonceRule::IfPresent(original) => nonce.is_none() || original.is_some_and(matches),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(IdTokenError::NonceMismatch)
+    }
+}
+
+/// OIDC Core §12.2: a refreshed ID token keeps the `iss`, `sub` and `aud` of the original.
+pub fn check_same_identity(
+    original: &Map<String, Value>,
+    refreshed: &VerifiedIdToken,
+) -> Result<(), IdTokenError> {
+    let same = |name: &str| original.get(name) == refreshed.claims.get(name);
+    if same("iss") && same("sub") && same("aud") {
+        Ok(())
+    } else {
+        Err(IdTokenError::IdentityChanged)
     }
 }
 
@@ -332,7 +371,7 @@ mod tests {
         let expect = Expectations {
             issuers: &issuers,
             client_id: CLIENT,
-            nonce: &nonce,
+            nonce: NonceRule::Required(&nonce),
             now: NOW,
         };
         UnverifiedIdToken::parse(token)?
@@ -440,6 +479,52 @@ mod tests {
         assert_eq!(
             verify_claims(without("nonce")).unwrap_err(),
             IdTokenError::NonceMismatch
+        );
+    }
+
+    #[test]
+    fn refreshed_tokens_may_omit_the_nonce_but_keep_the_identity() {
+        let issuers = issuers();
+        let refresh = |claims: Value, original_nonce: Option<&str>| {
+            let expect = Expectations {
+                issuers: &issuers,
+                client_id: CLIENT,
+                nonce: NonceRule::IfPresent(original_nonce),
+                now: NOW,
+            };
+            UnverifiedIdToken::parse(&token_with(claims))?
+                .verify_signature(&default_keys())?
+                .validate(&expect)
+        };
+        let original = verify_claims(good_claims()).unwrap();
+        let refreshed = refresh(without("nonce"), Some("n-0S6_WzA2Mj")).unwrap();
+        assert!(check_same_identity(original.claims(), &refreshed).is_ok());
+        assert!(refresh(good_claims(), Some("n-0S6_WzA2Mj")).is_ok());
+        assert_eq!(
+            refresh(good_claims(), Some("other")).unwrap_err(),
+            IdTokenError::NonceMismatch
+        );
+        assert_eq!(
+            refresh(good_claims(), None).unwrap_err(),
+            IdTokenError::NonceMismatch
+        );
+        assert_eq!(
+            refresh(with("azp", json!("other")), None).unwrap_err(),
+            IdTokenError::AuthorizedPartyMismatch
+        );
+        let other_user = refresh(with("sub", json!("user-2")), Some("n-0S6_WzA2Mj")).unwrap();
+        assert_eq!(
+            check_same_identity(original.claims(), &other_user).unwrap_err(),
+            IdTokenError::IdentityChanged
+        );
+        let other_issuer = refresh(
+            with("iss", json!("https://idbroker-eu.webex.com/idb")),
+            Some("n-0S6_WzA2Mj"),
+        )
+        .unwrap();
+        assert_eq!(
+            check_same_identity(original.claims(), &other_issuer).unwrap_err(),
+            IdTokenError::IdentityChanged
         );
     }
 

@@ -70,11 +70,7 @@ secret_type!(
     PkceVerifier
 );
 secret_type!(
-    /// Random value in the `__Host-webex-login` cookie that ties a login to one browser.
-    BrowserBinding
-);
-secret_type!(
-    /// Session identifier carried by the `__Host-webex-session` cookie.
+    /// Session identifier carried (with the record key) by the `__Host-webex-session` cookie.
     SessionId
 );
 
@@ -96,12 +92,6 @@ impl SessionId {
     /// KV key of the session: a hash of the cookie value, never the raw value.
     pub fn kv_key(&self) -> String {
         format!("session:{}", sha256_b64url(&self.0))
-    }
-}
-
-impl BrowserBinding {
-    pub fn hash(&self) -> String {
-        sha256_b64url(&self.0)
     }
 }
 

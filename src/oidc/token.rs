@@ -41,7 +41,8 @@ impl TokenError {
 /// The tokens of a successful response. Redacted in `Debug`.
 pub struct TokenSet {
     pub access_token: String,
-    pub id_token: String,
+    /// Always present after the code grant (checked); optional after a refresh.
+    pub id_token: Option<String>,
     pub refresh_token: Option<String>,
     pub expires_in: Option<i64>,
 }
@@ -65,6 +66,21 @@ pub fn code_request(
         .append_pair("code", code.secret())
         .append_pair("redirect_uri", config.redirect_uri.as_str())
         .append_pair("code_verifier", verifier.secret());
+    finish_request(config, form)
+}
+
+/// The refresh-token grant (RFC 6749 §6), with the same client authentication.
+pub fn refresh_request(config: &Config, refresh_token: &str) -> OutboundRequest {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", refresh_token);
+    finish_request(config, form)
+}
+
+fn finish_request(
+    config: &Config,
+    mut form: form_urlencoded::Serializer<'_, String>,
+) -> OutboundRequest {
     let mut headers = vec![
         (
             "Content-Type",
@@ -107,7 +123,14 @@ struct SuccessBody {
     expires_in: Option<Value>,
 }
 
-pub fn parse_response(response: &OutboundResponse) -> Result<TokenSet, TokenError> {
+/// Which grant the response answers: only the code grant must return an ID token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    AuthorizationCode,
+    Refresh,
+}
+
+pub fn parse_response(response: &OutboundResponse, grant: Grant) -> Result<TokenSet, TokenError> {
     if !response.is_success() {
         return Err(classify_failure(response));
     }
@@ -125,10 +148,10 @@ pub fn parse_response(response: &OutboundResponse) -> Result<TokenSet, TokenErro
     {
         return Err(TokenError::Malformed("token_type is not Bearer"));
     }
-    let id_token = body
-        .id_token
-        .filter(|t| !t.is_empty())
-        .ok_or(TokenError::Malformed("id_token is missing"))?;
+    let id_token = body.id_token.filter(|t| !t.is_empty());
+    if id_token.is_none() && grant == Grant::AuthorizationCode {
+        return Err(TokenError::Malformed("id_token is missing"));
+    }
     Ok(TokenSet {
         access_token,
         id_token,
@@ -200,6 +223,31 @@ mod tests {
         }
     }
 
+    fn parse_response_code(response: &OutboundResponse) -> Result<TokenSet, TokenError> {
+        parse_response(response, Grant::AuthorizationCode)
+    }
+
+    #[test]
+    fn refresh_grant_may_omit_the_id_token_and_authenticates_the_client() {
+        let request = refresh_request(&config(None), "RT-1");
+        let form = form(&request);
+        assert!(form.contains(&("grant_type".into(), "refresh_token".into())));
+        assert!(form.contains(&("refresh_token".into(), "RT-1".into())));
+        assert!(request
+            .headers
+            .iter()
+            .any(|(k, v)| *k == "Authorization" && v.starts_with("Basic ")));
+        let tokens = parse_response(
+            &response(
+                200,
+                r#"{"access_token":"a2","token_type":"bearer","expires_in":"60"}"#,
+            ),
+            Grant::Refresh,
+        )
+        .unwrap();
+        assert_eq!((tokens.id_token, tokens.expires_in), (None, Some(60)));
+    }
+
     #[test]
     fn basic_auth_request_carries_code_verifier_and_redirect_uri() {
         let request = code_request(
@@ -250,9 +298,9 @@ mod tests {
     fn parses_a_webex_shaped_success() {
         let body = r#"{"access_token":"at","expires_in":1209600,"refresh_token":"rt",
             "refresh_token_expires_in":7776000,"token_type":"Bearer","id_token":"a.b.c"}"#;
-        let tokens = parse_response(&response(200, body)).unwrap();
+        let tokens = parse_response_code(&response(200, body)).unwrap();
         assert_eq!(tokens.access_token, "at");
-        assert_eq!(tokens.id_token, "a.b.c");
+        assert_eq!(tokens.id_token.as_deref(), Some("a.b.c"));
         assert_eq!(tokens.refresh_token.as_deref(), Some("rt"));
         assert_eq!(tokens.expires_in, Some(1_209_600));
         assert!(!format!("{tokens:?}").contains("at\""));
@@ -270,7 +318,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    parse_response(&response(200, body)),
+                    parse_response_code(&response(200, body)),
                     Err(TokenError::Malformed(_))
                 ),
                 "{body}"
@@ -281,26 +329,27 @@ mod tests {
     #[test]
     fn classifies_errors() {
         assert_eq!(
-            parse_response(&response(400, r#"{"error":"invalid_grant"}"#)).unwrap_err(),
+            parse_response_code(&response(400, r#"{"error":"invalid_grant"}"#)).unwrap_err(),
             TokenError::InvalidGrant
         );
         assert_eq!(
-            parse_response(&response(401, r#"{"error":"invalid_client"}"#)).unwrap_err(),
+            parse_response_code(&response(401, r#"{"error":"invalid_client"}"#)).unwrap_err(),
             TokenError::InvalidClient
         );
         assert_eq!(
-            parse_response(&response(401, "")).unwrap_err(),
+            parse_response_code(&response(401, "")).unwrap_err(),
             TokenError::InvalidClient
         );
         assert_eq!(
-            parse_response(&response(500, r#"{"message":"boom","trackingId":"t"}"#)).unwrap_err(),
+            parse_response_code(&response(500, r#"{"message":"boom","trackingId":"t"}"#))
+                .unwrap_err(),
             TokenError::Status {
                 status: 500,
                 error: Some("boom".into())
             }
         );
         assert_eq!(
-            parse_response(&response(502, "<html>")).unwrap_err(),
+            parse_response_code(&response(502, "<html>")).unwrap_err(),
             TokenError::Status {
                 status: 502,
                 error: None

@@ -6,7 +6,7 @@ mod claims;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::error::AppError;
-use crate::sessions::SessionRecord;
+use crate::sessions::{SessionPolicy, SessionRecord};
 
 /// The one stylesheet, inlined and allowed by its hash in the Content-Security-Policy.
 pub const STYLESHEET: &str = include_str!("style.css");
@@ -32,20 +32,26 @@ fn layout(title: &str, content: Markup) -> String {
     .into_string()
 }
 
-pub fn login() -> String {
+/// The signed-out page; `just_left` after a logout.
+pub fn login(just_left: bool) -> String {
     layout(
         "Sign in",
         html! {
             section.card.center {
-                h1 { "Welcome" }
-                p { "Sign in with your Webex account to continue." }
+                @if just_left {
+                    h1 { "You are signed out" }
+                    p { "Your session has ended on this site." }
+                } @else {
+                    h1 { "Welcome" }
+                    p { "Sign in with your Webex account to continue." }
+                }
                 a.button href="/login" { "Sign in with Webex" }
             }
         },
     )
 }
 
-pub fn profile(session: &SessionRecord) -> String {
+pub fn profile(session: &SessionRecord, policy: &SessionPolicy) -> String {
     let display_name = display_name(session);
     layout(
         "Your profile",
@@ -53,10 +59,18 @@ pub fn profile(session: &SessionRecord) -> String {
             section.card.who {
                 div {
                     h1 { "Hello, " (display_name) }
-                    p { "Signed in until " (claims::utc(session.expires_at)) "." }
+                    p {
+                        "Signed in until " (claims::utc(session.expires_at))
+                        ", or until " (claims::utc(session.idle_expires_at(policy))) " if idle."
+                    }
                 }
-                form method="post" action="/logout" {
-                    button.button.secondary type="submit" { "Sign out" }
+                div.actions {
+                    form method="post" action="/refresh" {
+                        button.button.secondary type="submit" { "Refresh profile" }
+                    }
+                    form method="post" action="/logout" {
+                        button.button.secondary type="submit" { "Sign out" }
+                    }
                 }
             }
             section.card id="id-token-claims" {
@@ -108,6 +122,7 @@ pub fn error(err: &AppError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sessions::tests::{tokens, POLICY};
     use serde_json::json;
 
     fn session_with(value: &str) -> SessionRecord {
@@ -118,13 +133,26 @@ mod tests {
             "u1".into(),
             claims.as_object().unwrap().clone(),
             userinfo.as_object().unwrap().clone(),
+            tokens(),
+            &POLICY,
             1_700_000_000,
         )
     }
 
+    fn profile_of(session: &SessionRecord) -> String {
+        profile(session, &POLICY)
+    }
+
+    #[test]
+    fn profile_never_shows_tokens() {
+        let page = profile_of(&session_with("x"));
+        assert!(!page.contains("AT-secret") && !page.contains("RT-secret"));
+        assert!(page.contains("action=\"/refresh\""));
+    }
+
     #[test]
     fn markup_in_claims_is_shown_as_text() {
-        let page = profile(&session_with("<script>alert(1)</script>\"'&"));
+        let page = profile_of(&session_with("<script>alert(1)</script>\"'&"));
         assert!(!page.contains("<script>"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("&quot;"));
@@ -133,7 +161,7 @@ mod tests {
 
     #[test]
     fn profile_shows_both_tables_and_a_sign_out_form() {
-        let page = profile(&session_with("Ada Lovelace"));
+        let page = profile_of(&session_with("Ada Lovelace"));
         assert!(page.contains("id=\"id-token-claims\""));
         assert!(page.contains("id=\"userinfo\""));
         assert!(page.contains("Hello, Ada Lovelace"));
@@ -159,7 +187,8 @@ mod tests {
 
     #[test]
     fn login_page_links_to_login() {
-        let page = login();
+        let page = login(false);
+        assert!(login(true).contains("You are signed out"));
         assert!(page.contains("href=\"/login\""));
         assert!(page.contains("Sign in with Webex"));
     }

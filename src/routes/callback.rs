@@ -1,33 +1,42 @@
-//! `GET /oauth`: the provider's redirect back. Checks the state and its browser binding,
-//! consumes the login record, exchanges the code, verifies the ID token, fetches userinfo,
-//! and only then creates the session: a failure at any step leaves no session behind.
+//! `GET /oauth`: the provider's redirect back. Finds the login record by state, opens it
+//! with a key from this browser's login cookie (single use: the record is deleted first),
+//! exchanges the code, verifies the ID token, fetches userinfo, and only then creates the
+//! session: a failure at any step leaves no session behind.
 
-use super::{error_reply, Context};
+use super::{error_reply, session, Context};
 use crate::config::{Config, Settings};
-use crate::cookies::{self, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::cookies::{PendingLogins, SessionCookie};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::oidc::callback::{AuthorizationCode, Callback};
-use crate::oidc::secrets::{constant_time_eq, BrowserBinding, SessionId, State};
+use crate::oidc::id_token::NonceRule;
+use crate::oidc::secrets::State;
 use crate::platform::{HttpClient, KeyValueStore};
 use crate::provider;
-use crate::sessions::{self, LoginRecord, SessionRecord, SESSION_TTL_SECS};
+use crate::sessions::{
+    self, LoginRecord, SessionPolicy, SessionRecord, SessionTokens, LOGIN_TTL_SECS,
+};
 
-/// Always clears the login cookie: whatever happened, this login attempt is over.
+/// Updates the login cookie when this login was identified: whatever happened next, it is over.
 pub async fn finish<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
 ) -> Reply {
-    let reply = match run(req, ctx).await {
-        Ok(reply) => reply,
-        Err(err) => error_reply(&err),
-    };
-    reply.with_cookie(cookies::clear(LOGIN_COOKIE))
+    let mut pending = PendingLogins::from_header(&req.cookie_header);
+    let before = pending.keys().len();
+    let reply = run(req, ctx, &mut pending)
+        .await
+        .unwrap_or_else(|err| error_reply(&err));
+    if pending.keys().len() == before {
+        return reply;
+    }
+    reply.with_cookie(pending.set_cookie(LOGIN_TTL_SECS))
 }
 
 async fn run<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
+    pending: &mut PendingLogins,
 ) -> Result<Reply, AppError> {
     let config = Config::load(ctx.settings, &req.origin)?;
     match Callback::parse(&req.query, &config.issuers)? {
@@ -42,80 +51,80 @@ async fn run<K: KeyValueStore, H: HttpClient, S: Settings>(
             }
             Err(AppError::ProviderDenied { error, description })
         }
-        Callback::Code { state, code } => complete(req, ctx, &config, &state, &code).await,
+        Callback::Code { state, code } => {
+            let login = take_login(ctx, &state, pending).await?;
+            complete(req, ctx, &config, &code, login).await
+        }
     }
+}
+
+/// Reads and deletes the login record (a state works once), then opens it with one of the
+/// browser's pending-login keys. The delete happens before the code is spent, so a replay
+/// racing this request finds nothing; the provider's single-use code is the second line of
+/// defence where KV has not yet propagated the delete.
+async fn take_login<K: KeyValueStore, H, S>(
+    ctx: &Context<'_, K, H, S>,
+    state: &State,
+    pending: &mut PendingLogins,
+) -> Result<LoginRecord, AppError> {
+    if pending.is_empty() {
+        return Err(AppError::LoginCookieMissing);
+    }
+    let kv_key = state.kv_key();
+    let sealed = ctx.kv.get(&kv_key).await?.ok_or(AppError::LoginUnknown)?;
+    ctx.kv.delete(&kv_key).await?;
+    let (key, login) = pending
+        .keys()
+        .iter()
+        .find_map(|key| Some((key.clone(), sessions::open_login(key, &kv_key, &sealed)?)))
+        .ok_or(AppError::LoginMismatch)?;
+    *pending = std::mem::take(pending).without(&key);
+    if login.is_expired(ctx.now) {
+        return Err(AppError::LoginUnknown);
+    }
+    Ok(login)
 }
 
 async fn complete<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
     config: &Config,
-    state: &State,
     code: &AuthorizationCode,
+    login: LoginRecord,
 ) -> Result<Reply, AppError> {
-    let binding = cookies::find(&req.cookie_header, LOGIN_COOKIE)
-        .map(BrowserBinding::from_untrusted)
-        .ok_or(AppError::LoginCookieMissing)?;
-    let login = take_login(ctx, state).await?;
-    if !constant_time_eq(&binding.hash(), &login.binding_hash) {
-        return Err(AppError::LoginMismatch);
-    }
-
+    let policy = SessionPolicy::load(ctx.settings)?;
     let tokens = provider::exchange_code(ctx.http, config, code, &login.verifier).await?;
-    let id_token = provider::verify_id_token(
-        ctx.http,
-        ctx.keys,
-        config,
-        &tokens.id_token,
-        &login.nonce,
-        ctx.now,
-    )
-    .await?;
+    let raw_id_token = tokens.id_token.as_deref().unwrap_or_default();
+    let nonce = NonceRule::Required(&login.nonce);
+    let id_token =
+        provider::verify_id_token(ctx.http, ctx.keys, config, raw_id_token, nonce, ctx.now).await?;
     let userinfo =
         provider::fetch_userinfo(ctx.http, config, &tokens.access_token, id_token.subject())
             .await?;
 
-    let session = SessionRecord::new(
+    let stored_tokens = SessionTokens {
+        access_token: tokens.access_token,
+        access_expires_at: tokens.expires_in.map(|secs| ctx.now.saturating_add(secs)),
+        refresh_token: tokens.refresh_token,
+    };
+    let record = SessionRecord::new(
         id_token.subject().to_owned(),
         id_token.claims().clone(),
         userinfo,
+        stored_tokens,
+        &policy,
         ctx.now,
     );
-    let id = SessionId::generate()?;
-    let encoded = sessions::encode(&session).map_err(|_| AppError::Storage)?;
-    ctx.kv.put(&id.kv_key(), &encoded, SESSION_TTL_SECS).await?;
-    replace_previous_session(req, ctx).await;
+    // A new id at every login (no fixation); the browser's previous session goes away.
+    let cookie = SessionCookie::generate()?;
+    session::store(ctx, &policy, &cookie, &record).await?;
+    if let Some(previous) = SessionCookie::from_header(&req.cookie_header) {
+        // Best effort: the old record expires on its own TTL if this fails.
+        let _ = ctx.kv.delete(&previous.id.kv_key()).await;
+    }
 
-    Ok(Reply::redirect("/")
-        .with_cookie(cookies::set(SESSION_COOKIE, id.secret(), SESSION_TTL_SECS))
+    Ok(Reply::redirect(&login.return_to)
+        .with_cookie(cookie.set_cookie(policy.ttl_secs as u64))
         .no_store()
         .with_reason("login_complete"))
-}
-
-/// Reads and deletes the login record: a state works once. The delete happens before the
-/// code is spent, so a replay racing this request finds nothing; the provider's single-use
-/// code is the second line of defence where KV has not yet propagated the delete.
-async fn take_login<K: KeyValueStore, H, S>(
-    ctx: &Context<'_, K, H, S>,
-    state: &State,
-) -> Result<LoginRecord, AppError> {
-    let key = state.kv_key();
-    let raw = ctx.kv.get(&key).await?.ok_or(AppError::LoginUnknown)?;
-    ctx.kv.delete(&key).await?;
-    sessions::decode_login(&raw)
-        .filter(|login| !login.is_expired(ctx.now))
-        .ok_or(AppError::LoginUnknown)
-}
-
-/// A new login replaces the browser's previous session (no fixation, no orphaned records).
-async fn replace_previous_session<K: KeyValueStore, H, S>(
-    req: &Incoming,
-    ctx: &Context<'_, K, H, S>,
-) {
-    if let Some(old) =
-        cookies::find(&req.cookie_header, SESSION_COOKIE).map(SessionId::from_untrusted)
-    {
-        // Best effort: the old record expires on its own TTL if this fails.
-        let _ = ctx.kv.delete(&old.kv_key()).await;
-    }
 }

@@ -1,49 +1,45 @@
 //! `GET /`: the profile when signed in, the login page otherwise.
 
+use super::session::{self, Lookup};
 use super::Context;
-use crate::config::Settings;
+use crate::config::{self, Settings};
 use crate::cookies::{self, SESSION_COOKIE};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
-use crate::oidc::secrets::SessionId;
 use crate::pages;
 use crate::platform::{HttpClient, KeyValueStore};
-use crate::sessions::{self, SessionRecord};
+use crate::sessions::SessionPolicy;
 
 pub async fn show<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
 ) -> Result<Reply, AppError> {
-    let Some(id) = cookies::find(&req.cookie_header, SESSION_COOKIE).map(SessionId::from_untrusted)
-    else {
-        return Ok(signed_out());
-    };
-    match load(&id, ctx).await {
-        Ok(Some(session)) => Ok(Reply::html(200, pages::profile(&session))
-            .no_store()
-            .with_reason("profile")),
-        // Unknown or expired: the cookie is useless, drop it.
-        Ok(None) => Ok(signed_out()
+    let policy = SessionPolicy::load(ctx.settings)?;
+    match session::lookup(req, ctx, &policy).await {
+        Ok(Lookup::Active(mut active)) => {
+            // Best effort: a failed write only shortens the idle window.
+            let _ = session::touch_if_due(ctx, &policy, &mut active).await;
+            let mut reply = Reply::html(200, pages::profile(&active.record, &policy))
+                .no_store()
+                .with_reason("profile");
+            if let Ok(Some(logout)) = config::logout_url(ctx.settings) {
+                reply = reply.allow_form_target(&logout.origin().ascii_serialization());
+            }
+            Ok(reply)
+        }
+        Ok(Lookup::SignedOut) => Ok(signed_out(req)),
+        Ok(Lookup::Gone) => Ok(signed_out(req)
             .with_cookie(cookies::clear(SESSION_COOKIE))
             .with_reason("session_unknown")),
         // KV did not answer: fail safe (signed out) but keep the cookie for the next try.
-        Err(err) => Ok(signed_out().with_reason(err.reason())),
+        Err(err) => Ok(signed_out(req).with_reason(err.reason())),
     }
 }
 
-fn signed_out() -> Reply {
-    Reply::html(200, pages::login())
+fn signed_out(req: &Incoming) -> Reply {
+    let just_left =
+        url::form_urlencoded::parse(req.query.as_bytes()).any(|(k, _)| k == "signed_out");
+    Reply::html(200, pages::login(just_left))
         .no_store()
         .with_reason("signed_out")
-}
-
-async fn load<K: KeyValueStore, H, S>(
-    id: &SessionId,
-    ctx: &Context<'_, K, H, S>,
-) -> Result<Option<SessionRecord>, AppError> {
-    let raw = ctx.kv.get(&id.kv_key()).await?;
-    Ok(raw
-        .as_deref()
-        .and_then(sessions::decode_session)
-        .filter(|s| !s.is_expired(ctx.now)))
 }

@@ -1,34 +1,121 @@
 //! `GET /login`: start an Authorization Code flow with state, nonce and PKCE.
 
+use url::Url;
+
 use super::Context;
 use crate::config::{Config, Settings};
-use crate::cookies::{self, LOGIN_COOKIE};
+use crate::cookies::PendingLogins;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::oidc::authorize::authorize_url;
-use crate::oidc::secrets::{BrowserBinding, Nonce, PkceVerifier, State};
+use crate::oidc::secrets::{Nonce, PkceVerifier, State};
 use crate::platform::{HttpClient, KeyValueStore};
+use crate::sessions::seal::SealKey;
 use crate::sessions::{self, LoginRecord, LOGIN_TTL_SECS};
+
+const MAX_RETURN_TO_BYTES: usize = 2048;
 
 pub async fn start<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
 ) -> Result<Reply, AppError> {
     let config = Config::load(ctx.settings, &req.origin)?;
+    let return_to = safe_return_to(requested_return_to(&req.query).as_deref());
     let state = State::generate()?;
     let nonce = Nonce::generate()?;
     let verifier = PkceVerifier::generate()?;
-    let binding = BrowserBinding::generate()?;
     let location = authorize_url(&config, &state, &nonce, &verifier);
 
-    let record = LoginRecord::new(binding.hash(), nonce, verifier, ctx.now);
-    let encoded = sessions::encode(&record).map_err(|_| AppError::Storage)?;
-    ctx.kv
-        .put(&state.kv_key(), &encoded, LOGIN_TTL_SECS)
-        .await?;
+    // The record is sealed under a key only this browser's cookie holds: it proves the
+    // callback comes back to the browser that started the login, and a KV dump reveals
+    // neither the PKCE verifier nor the nonce.
+    let key = SealKey::generate()?;
+    let record = LoginRecord::new(nonce, verifier, return_to, ctx.now);
+    let sealed = sessions::seal_record(&key, &state.kv_key(), &record)?;
+    ctx.kv.put(&state.kv_key(), &sealed, LOGIN_TTL_SECS).await?;
 
+    let pending = PendingLogins::from_header(&req.cookie_header).with_new(key);
     Ok(Reply::redirect(location.as_str())
-        .with_cookie(cookies::set(LOGIN_COOKIE, binding.secret(), LOGIN_TTL_SECS))
+        .with_cookie(pending.set_cookie(LOGIN_TTL_SECS))
         .no_store()
         .with_reason("login_started"))
+}
+
+fn requested_return_to(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A same-origin path to come back to after sign-in, or `/`. Refuses anything a browser
+/// could read as another origin: `//host`, `/\host`, schemes, backslashes, control
+/// characters; then checks that resolving it keeps the origin.
+pub fn safe_return_to(requested: Option<&str>) -> String {
+    let Some(path) = requested else {
+        return "/".to_owned();
+    };
+    let plausible = path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= MAX_RETURN_TO_BYTES
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control);
+    if !plausible {
+        return "/".to_owned();
+    }
+    let Ok(base) = Url::parse("https://origin.invalid/") else {
+        return "/".to_owned();
+    };
+    match base.join(path) {
+        Ok(url) if url.origin() == base.origin() => {
+            let mut out = url.path().to_owned();
+            if let Some(query) = url.query() {
+                out.push('?');
+                out.push_str(query);
+            }
+            out
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_to;
+
+    #[test]
+    fn keeps_same_origin_paths() {
+        assert_eq!(safe_return_to(Some("/some/page")), "/some/page");
+        assert_eq!(safe_return_to(Some("/a?b=c&d=e")), "/a?b=c&d=e");
+        assert_eq!(safe_return_to(Some("/a/../b")), "/b");
+        assert_eq!(safe_return_to(None), "/");
+    }
+
+    #[test]
+    fn refuses_anything_that_leaves_the_origin() {
+        for bad in [
+            "//evil.example",
+            "//evil.example/path",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/%0d%0aSet-Cookie:x",
+            "",
+        ] {
+            let safe = safe_return_to(Some(bad));
+            assert!(
+                safe.starts_with('/') && !safe.starts_with("//") && !safe.contains("evil.example")
+                    || safe == "/%0d%0aSet-Cookie:x",
+                "{bad:?} -> {safe}"
+            );
+            assert!(!safe.chars().any(char::is_control));
+        }
+        assert_eq!(safe_return_to(Some("//evil.example")), "/");
+        assert_eq!(safe_return_to(Some("/\\evil.example")), "/");
+        assert_eq!(safe_return_to(Some("https://evil.example")), "/");
+        assert_eq!(safe_return_to(Some(&format!("/{}", "a".repeat(3000)))), "/");
+    }
 }

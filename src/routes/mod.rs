@@ -5,6 +5,9 @@ mod callback;
 mod home;
 mod login;
 mod logout;
+mod me;
+mod refresh;
+mod session;
 
 use crate::config::Settings;
 use crate::error::AppError;
@@ -31,11 +34,13 @@ pub async fn handle<K: KeyValueStore, H: HttpClient, S: Settings>(
         ("GET", "/") => home::show(req, ctx).await,
         ("GET", "/login") => login::start(req, ctx).await,
         ("GET", "/oauth") => return callback::finish(req, ctx).await,
+        ("GET", "/me") => me::show(req, ctx).await,
         ("POST", "/logout") => logout::end(req, ctx).await,
-        (_, "/" | "/login" | "/oauth") => {
+        ("POST", "/refresh") => refresh::run(req, ctx).await,
+        (_, "/" | "/login" | "/oauth" | "/me") => {
             return error_reply(&AppError::MethodNotAllowed).with_header("Allow", "GET")
         }
-        (_, "/logout") => {
+        (_, "/logout" | "/refresh") => {
             return error_reply(&AppError::MethodNotAllowed).with_header("Allow", "POST")
         }
         _ => Err(AppError::NotFound),
@@ -48,6 +53,24 @@ pub fn error_reply(err: &AppError) -> Reply {
     Reply::html(err.status(), pages::error(err))
         .no_store()
         .with_reason(err.reason())
+}
+
+/// For state-changing POSTs. SameSite=Lax already keeps the session cookie off cross-site
+/// POSTs; this refuses them outright. Fetch Metadata decides when the browser sends it;
+/// otherwise `Origin` must name this origin. Chromium sends `Origin: null` on same-origin
+/// form posts from pages with `Referrer-Policy: no-referrer`, which is why `Sec-Fetch-Site`
+/// comes first.
+fn check_same_origin(req: &Incoming) -> Result<(), AppError> {
+    if let Some(site) = req.sec_fetch_site.as_deref() {
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            _ => Err(AppError::CrossSite),
+        };
+    }
+    match req.origin_header.as_deref() {
+        Some(origin) if origin != req.origin => Err(AppError::CrossSite),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

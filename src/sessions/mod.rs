@@ -1,0 +1,305 @@
+//! What Workers KV holds and for how long: the login record (per `state`, 10 minutes) and
+//! the session (idle and absolute lifetimes). Both are sealed (see [`seal`]) under a key
+//! that only the browser's cookie carries; KV keys are hashes of ids, never the ids.
+//! Records carry a version so a future format refuses old records instead of misreading them.
+
+pub mod seal;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use self::seal::SealKey;
+use crate::config::{duration_setting, ConfigError, Settings};
+use crate::oidc::secrets::{Nonce, PkceVerifier};
+
+/// A login must come back within 10 minutes (the KV TTL; KV's minimum is 60 s).
+pub const LOGIN_TTL_SECS: u64 = 600;
+/// KV refuses shorter expirations; the record's own timestamps enforce shorter lifetimes.
+const KV_MIN_TTL_SECS: i64 = 60;
+/// Access tokens this close to expiry count as expired.
+pub const ACCESS_TOKEN_MARGIN_SECS: i64 = 60;
+
+const RECORD_VERSION: u8 = 2;
+
+/// Session lifetimes, enforced server-side whatever the cookie says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// Absolute lifetime from sign-in (`SESSION_TTL`, default 8 h).
+    pub ttl_secs: i64,
+    /// Inactivity after which the session ends (`SESSION_IDLE_TIMEOUT`, default 1 h).
+    pub idle_timeout_secs: i64,
+}
+
+impl SessionPolicy {
+    pub fn load(settings: &impl Settings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            ttl_secs: duration_setting(settings, "SESSION_TTL", 8 * 3600)?,
+            idle_timeout_secs: duration_setting(settings, "SESSION_IDLE_TIMEOUT", 3600)?,
+        })
+    }
+
+    /// How stale `last_seen_at` may get before a page view writes it back: a twelfth of the
+    /// idle timeout, at most 5 minutes. This bounds KV writes to one per interval per
+    /// session, at the price of ending idle sessions up to one interval early.
+    pub fn touch_interval_secs(&self) -> i64 {
+        (self.idle_timeout_secs / 12).clamp(1, 300)
+    }
+}
+
+/// What the callback needs to finish the login that `/login` started.
+#[derive(Serialize, Deserialize)]
+pub struct LoginRecord {
+    v: u8,
+    pub nonce: Nonce,
+    pub verifier: PkceVerifier,
+    /// Same-origin path to land on after sign-in (validated by `routes::login`).
+    pub return_to: String,
+    pub created_at: i64,
+}
+
+impl LoginRecord {
+    pub fn new(nonce: Nonce, verifier: PkceVerifier, return_to: String, now: i64) -> Self {
+        Self {
+            v: RECORD_VERSION,
+            nonce,
+            verifier,
+            return_to,
+            created_at: now,
+        }
+    }
+
+    /// KV may serve an entry a little past its TTL; the record's own clock decides.
+    pub fn is_expired(&self, now: i64) -> bool {
+        now.saturating_sub(self.created_at) > LOGIN_TTL_SECS as i64
+    }
+}
+
+/// The provider tokens, kept only inside the sealed session record. Redacted in `Debug`.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionTokens {
+    pub access_token: String,
+    pub access_expires_at: Option<i64>,
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for SessionTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTokens")
+            .field("access_expires_at", &self.access_expires_at)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionTokens {
+    pub fn access_token_expiring(&self, now: i64) -> bool {
+        self.access_expires_at
+            .is_some_and(|at| now + ACCESS_TOKEN_MARGIN_SECS >= at)
+    }
+}
+
+/// A signed-in user: verified claims, userinfo, and the tokens to refresh them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionRecord {
+    v: u8,
+    pub subject: String,
+    pub id_token_claims: Map<String, Value>,
+    pub userinfo: Map<String, Value>,
+    pub tokens: SessionTokens,
+    pub created_at: i64,
+    /// Absolute end, fixed at sign-in.
+    pub expires_at: i64,
+    /// Last activity, written back at most once per touch interval.
+    pub last_seen_at: i64,
+}
+
+/// What a page view finds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Freshness {
+    Expired,
+    Active,
+    /// Active, and `last_seen_at` is stale enough to be written back.
+    NeedsTouch,
+}
+
+impl SessionRecord {
+    pub fn new(
+        subject: String,
+        id_token_claims: Map<String, Value>,
+        userinfo: Map<String, Value>,
+        tokens: SessionTokens,
+        policy: &SessionPolicy,
+        now: i64,
+    ) -> Self {
+        Self {
+            v: RECORD_VERSION,
+            subject,
+            id_token_claims,
+            userinfo,
+            tokens,
+            created_at: now,
+            expires_at: now.saturating_add(policy.ttl_secs),
+            last_seen_at: now,
+        }
+    }
+
+    /// When the session ends if nothing happens: idle timeout or absolute end, whichever first.
+    pub fn idle_expires_at(&self, policy: &SessionPolicy) -> i64 {
+        self.last_seen_at
+            .saturating_add(policy.idle_timeout_secs)
+            .min(self.expires_at)
+    }
+
+    pub fn freshness(&self, policy: &SessionPolicy, now: i64) -> Freshness {
+        if now >= self.idle_expires_at(policy) {
+            Freshness::Expired
+        } else if now - self.last_seen_at >= policy.touch_interval_secs() {
+            Freshness::NeedsTouch
+        } else {
+            Freshness::Active
+        }
+    }
+
+    /// KV expiry for this record: gone from KV no later than the session could be used.
+    pub fn kv_ttl_secs(&self, policy: &SessionPolicy, now: i64) -> u64 {
+        (self.idle_expires_at(policy) - now).max(KV_MIN_TTL_SECS) as u64
+    }
+}
+
+/// Serialises and seals a record for KV under its KV key.
+pub fn seal_record<T: Serialize>(
+    key: &SealKey,
+    kv_key: &str,
+    record: &T,
+) -> Result<String, getrandom::Error> {
+    // Serialising these plain structs cannot fail; an empty plaintext would not open anyway.
+    let plaintext = serde_json::to_vec(record).unwrap_or_default();
+    seal::seal(key, kv_key, &plaintext)
+}
+
+fn open_record<T: DeserializeOwned>(key: &SealKey, kv_key: &str, sealed: &str) -> Option<(u8, T)> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        v: u8,
+    }
+    let plaintext = seal::open(key, kv_key, sealed)?;
+    let version = serde_json::from_slice::<Versioned>(&plaintext).ok()?.v;
+    Some((version, serde_json::from_slice(&plaintext).ok()?))
+}
+
+/// A login record, or `None` if the key is wrong, the record was tampered with or is of
+/// another version.
+pub fn open_login(key: &SealKey, kv_key: &str, sealed: &str) -> Option<LoginRecord> {
+    open_record(key, kv_key, sealed).and_then(|(v, r)| (v == RECORD_VERSION).then_some(r))
+}
+
+/// A session record, or `None` (treated as signed out) on any failure to open it.
+pub fn open_session(key: &SealKey, kv_key: &str, sealed: &str) -> Option<SessionRecord> {
+    open_record(key, kv_key, sealed).and_then(|(v, r)| (v == RECORD_VERSION).then_some(r))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub const POLICY: SessionPolicy = SessionPolicy {
+        ttl_secs: 8 * 3600,
+        idle_timeout_secs: 3600,
+    };
+
+    pub fn tokens() -> SessionTokens {
+        SessionTokens {
+            access_token: "AT-secret".into(),
+            access_expires_at: Some(10_000),
+            refresh_token: Some("RT-secret".into()),
+        }
+    }
+
+    pub fn record(now: i64) -> SessionRecord {
+        let claims = json!({"sub": "u", "email": "ada@example.com"})
+            .as_object()
+            .unwrap()
+            .clone();
+        SessionRecord::new("u".into(), claims.clone(), claims, tokens(), &POLICY, now)
+    }
+
+    #[test]
+    fn sealed_session_round_trips_and_reveals_nothing() {
+        let key = SealKey::generate().unwrap();
+        let sealed = seal_record(&key, "session:k", &record(1000)).unwrap();
+        for secret in ["ada@example.com", "AT-secret", "RT-secret"] {
+            assert!(!sealed.contains(secret));
+        }
+        assert_eq!(open_session(&key, "session:k", &sealed), Some(record(1000)));
+        assert_eq!(
+            open_session(&SealKey::generate().unwrap(), "session:k", &sealed),
+            None
+        );
+        assert_eq!(open_session(&key, "session:other", &sealed), None);
+    }
+
+    #[test]
+    fn login_record_round_trips_and_expires() {
+        let key = SealKey::generate().unwrap();
+        let login = LoginRecord::new(
+            Nonce::from_untrusted("n"),
+            PkceVerifier::from_untrusted("v"),
+            "/x".into(),
+            50,
+        );
+        let sealed = seal_record(&key, "login:k", &login).unwrap();
+        assert!(!sealed.contains("\"n\""));
+        let opened = open_login(&key, "login:k", &sealed).unwrap();
+        assert_eq!(
+            (
+                opened.nonce.secret(),
+                opened.verifier.secret(),
+                opened.return_to.as_str()
+            ),
+            ("n", "v", "/x")
+        );
+        assert!(!opened.is_expired(50 + LOGIN_TTL_SECS as i64));
+        assert!(opened.is_expired(51 + LOGIN_TTL_SECS as i64));
+        assert!(
+            open_session(&key, "login:k", &sealed).is_none(),
+            "a login record is no session"
+        );
+    }
+
+    #[test]
+    fn idle_and_absolute_lifetimes() {
+        let mut session = record(0);
+        assert_eq!(session.freshness(&POLICY, 10), Freshness::Active);
+        assert_eq!(session.freshness(&POLICY, 300), Freshness::NeedsTouch);
+        assert_eq!(session.freshness(&POLICY, 3600), Freshness::Expired, "idle");
+        // Active every 5 minutes, the session still ends at the absolute limit.
+        let mut now = 0;
+        while session.freshness(&POLICY, now) != Freshness::Expired {
+            session.last_seen_at = now;
+            now += 300;
+        }
+        assert_eq!(now, POLICY.ttl_secs);
+    }
+
+    #[test]
+    fn kv_ttl_follows_the_nearest_end_with_kv_minimum() {
+        let session = record(0);
+        assert_eq!(session.kv_ttl_secs(&POLICY, 0), 3600);
+        assert_eq!(session.kv_ttl_secs(&POLICY, 3590), 60);
+        let short = SessionPolicy {
+            ttl_secs: 30,
+            idle_timeout_secs: 10,
+        };
+        assert_eq!(short.touch_interval_secs(), 1);
+        assert_eq!(POLICY.touch_interval_secs(), 300);
+    }
+
+    #[test]
+    fn access_token_expiry_margin() {
+        let t = tokens();
+        assert!(!t.access_token_expiring(10_000 - ACCESS_TOKEN_MARGIN_SECS - 1));
+        assert!(t.access_token_expiring(10_000 - ACCESS_TOKEN_MARGIN_SECS));
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+}

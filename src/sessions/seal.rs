@@ -1,0 +1,121 @@
+//! Records at rest in KV are sealed with AES-256-GCM under a key that only the browser's
+//! cookie carries, so a KV dump (or a stolen record) opens nothing. The KV key is the
+//! associated data: a record moved to another key no longer opens.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64ct::{Base64UrlUnpadded, Encoding};
+
+const NONCE_LEN: usize = 12;
+
+/// A 256-bit record key, carried only in a cookie. Redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealKey([u8; 32]);
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey(redacted)")
+    }
+}
+
+impl SealKey {
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key)?;
+        Ok(Self(key))
+    }
+
+    /// The key from its cookie form (43 base64url characters).
+    pub fn from_cookie(text: &str) -> Option<Self> {
+        let bytes = Base64UrlUnpadded::decode_vec(text).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    pub fn to_cookie(&self) -> String {
+        Base64UrlUnpadded::encode_string(&self.0)
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new((&self.0).into())
+    }
+}
+
+/// `base64url(nonce || ciphertext || tag)`, bound to `aad` (the record's KV key).
+pub fn seal(key: &SealKey, aad: &str, plaintext: &[u8]) -> Result<String, getrandom::Error> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::getrandom(&mut nonce)?;
+    let payload = Payload {
+        msg: plaintext,
+        aad: aad.as_bytes(),
+    };
+    // Encryption only fails for inputs over 64 GiB; records are a few kB.
+    let ciphertext = key
+        .cipher()
+        .encrypt(Nonce::from_slice(&nonce), payload)
+        .unwrap_or_default();
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ciphertext);
+    Ok(Base64UrlUnpadded::encode_string(&out))
+}
+
+/// The plaintext, or `None` for a wrong key, another KV key, or any tampering.
+pub fn open(key: &SealKey, aad: &str, sealed: &str) -> Option<Vec<u8>> {
+    let bytes = Base64UrlUnpadded::decode_vec(sealed).ok()?;
+    if bytes.len() < NONCE_LEN + 16 {
+        return None;
+    }
+    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+    let payload = Payload {
+        msg: ciphertext,
+        aad: aad.as_bytes(),
+    };
+    key.cipher().decrypt(Nonce::from_slice(nonce), payload).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_nothing_readable_at_rest() {
+        let key = SealKey::generate().unwrap();
+        let sealed = seal(&key, "session:abc", b"{\"email\":\"ada@example.com\"}").unwrap();
+        assert!(!sealed.contains("ada"));
+        assert_eq!(
+            open(&key, "session:abc", &sealed).unwrap(),
+            b"{\"email\":\"ada@example.com\"}"
+        );
+    }
+
+    #[test]
+    fn wrong_key_other_kv_key_or_tampering_opens_nothing() {
+        let key = SealKey::generate().unwrap();
+        let sealed = seal(&key, "session:abc", b"secret").unwrap();
+        assert!(open(&SealKey::generate().unwrap(), "session:abc", &sealed).is_none());
+        assert!(open(&key, "session:xyz", &sealed).is_none());
+        let mut tampered = sealed.into_bytes();
+        let last = tampered.len() - 3;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert!(open(&key, "session:abc", &String::from_utf8(tampered).unwrap()).is_none());
+        assert!(open(&key, "session:abc", "").is_none());
+        assert!(open(&key, "session:abc", "!!!").is_none());
+    }
+
+    #[test]
+    fn same_plaintext_seals_differently_each_time() {
+        let key = SealKey::generate().unwrap();
+        assert_ne!(
+            seal(&key, "k", b"x").unwrap(),
+            seal(&key, "k", b"x").unwrap()
+        );
+    }
+
+    #[test]
+    fn cookie_form_round_trips_and_rejects_bad_lengths() {
+        let key = SealKey::generate().unwrap();
+        assert_eq!(SealKey::from_cookie(&key.to_cookie()), Some(key.clone()));
+        assert_eq!(key.to_cookie().len(), 43);
+        assert!(SealKey::from_cookie("abc").is_none());
+        assert!(format!("{key:?}").contains("redacted"));
+    }
+}
