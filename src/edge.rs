@@ -2,6 +2,7 @@
 //! provides KV, Fetch and settings through the platform traits, turns the [`Reply`] into a
 //! `worker::Response`, and logs one JSON line per request.
 
+use std::cell::Cell;
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
@@ -42,12 +43,13 @@ pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
         .ok()
         .flatten()
         .unwrap_or_else(|| format!("{started:x}"));
+    let usage = Usage::default();
     let reply = match env.kv(KV_BINDING) {
         Ok(kv) => {
             let keys = KEYS.with(Rc::clone);
             let ctx = Context {
-                kv: &WorkersKv(kv),
-                http: &WorkersFetch,
+                kv: &WorkersKv { kv, usage: &usage },
+                http: &WorkersFetch { usage: &usage },
                 settings: &WorkerSettings(&env),
                 keys: &keys,
                 now: (started / 1000) as i64,
@@ -59,12 +61,8 @@ pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
             problem: "is not bound in wrangler.toml".into(),
         })),
     };
-    log_line(
-        &incoming,
-        &reply,
-        &request_id,
-        worker::Date::now().as_millis().saturating_sub(started),
-    );
+    let duration_ms = worker::Date::now().as_millis().saturating_sub(started);
+    log_line(&incoming, &reply, &request_id, duration_ms, &usage);
     into_response(reply)
 }
 
@@ -92,8 +90,20 @@ fn incoming(req: &Request) -> Incoming {
     }
 }
 
+/// Platform operations of one request, counted for the log line (and the benchmark).
+#[derive(Default)]
+struct Usage {
+    kv_reads: Cell<u32>,
+    kv_writes: Cell<u32>,
+    subrequests: Cell<u32>,
+}
+
+fn bump(counter: &Cell<u32>) {
+    counter.set(counter.get() + 1);
+}
+
 /// One structured line per request: no query, no cookie, no header values, so no secret.
-fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64) {
+fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, usage: &Usage) {
     let line = serde_json::json!({
         "event": "request",
         "method": req.method,
@@ -102,6 +112,9 @@ fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64) {
         "reason": reply.reason,
         "duration_ms": duration_ms,
         "request_id": request_id,
+        "kv_reads": usage.kv_reads.get(),
+        "kv_writes": usage.kv_writes.get(),
+        "subrequests": usage.subrequests.get(),
     });
     if reply.status >= 500 {
         worker::console_error!("{line}");
@@ -139,11 +152,15 @@ impl Settings for WorkerSettings<'_> {
     }
 }
 
-struct WorkersKv(KvStore);
+struct WorkersKv<'a> {
+    kv: KvStore,
+    usage: &'a Usage,
+}
 
-impl KeyValueStore for WorkersKv {
+impl KeyValueStore for WorkersKv<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.0
+        bump(&self.usage.kv_reads);
+        self.kv
             .get(key)
             .text()
             .await
@@ -151,7 +168,8 @@ impl KeyValueStore for WorkersKv {
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
-        self.0
+        bump(&self.usage.kv_writes);
+        self.kv
             .put(key, value)
             .map_err(|e| StoreError(e.to_string()))?
             .expiration_ttl(ttl_secs.max(60))
@@ -161,17 +179,21 @@ impl KeyValueStore for WorkersKv {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0
+        bump(&self.usage.kv_writes);
+        self.kv
             .delete(key)
             .await
             .map_err(|e| StoreError(e.to_string()))
     }
 }
 
-struct WorkersFetch;
+struct WorkersFetch<'a> {
+    usage: &'a Usage,
+}
 
-impl HttpClient for WorkersFetch {
+impl HttpClient for WorkersFetch<'_> {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, TransportError> {
+        bump(&self.usage.subrequests);
         let controller = AbortController::default();
         let signal = controller.signal();
         let exchange = async move {
