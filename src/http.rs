@@ -34,34 +34,35 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// An HTML page with the security headers every page carries.
-    pub fn html(status: u16, body: String) -> Self {
-        let mut reply = Self {
+    /// Every response starts here: the security headers go on all of them.
+    fn new(status: u16, headers: Vec<(&'static str, String)>, body: String) -> Self {
+        let mut headers = headers;
+        headers.extend(security_headers());
+        Self {
             status,
-            headers: Vec::new(),
+            headers,
             body,
             reason: "ok",
-        };
-        reply
-            .headers
-            .push(("Content-Type", "text/html; charset=utf-8".into()));
-        reply.headers.extend(security_headers());
-        reply
+        }
+    }
+
+    /// An HTML page.
+    pub fn html(status: u16, body: String) -> Self {
+        Self::new(
+            status,
+            vec![("Content-Type", "text/html; charset=utf-8".into())],
+            body,
+        )
     }
 
     /// A JSON body (for `/me`); never cached.
     pub fn json(status: u16, body: String) -> Self {
-        let mut reply = Self {
+        Self::new(
             status,
-            headers: Vec::new(),
+            vec![("Content-Type", "application/json".into())],
             body,
-            reason: "ok",
-        };
-        reply
-            .headers
-            .push(("Content-Type", "application/json".into()));
-        reply.headers.extend(security_headers());
-        reply.no_store()
+        )
+        .no_store()
     }
 
     /// Lets this page's forms lead to `origin` too (the provider logout after `/logout`).
@@ -80,15 +81,7 @@ impl Reply {
     /// A 302 without a body. Built by hand rather than with the runtime's redirect helper,
     /// whose headers are immutable, so that cookies can be set on it.
     pub fn redirect(location: &str) -> Self {
-        let mut reply = Self {
-            status: 302,
-            headers: Vec::new(),
-            body: String::new(),
-            reason: "ok",
-        };
-        reply.headers.push(("Location", location.to_owned()));
-        reply.headers.extend(security_headers());
-        reply
+        Self::new(302, vec![("Location", location.to_owned())], String::new())
     }
 
     pub fn with_cookie(mut self, set_cookie: String) -> Self {
