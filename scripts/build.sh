@@ -8,7 +8,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 stamp=build/.built
 if [ -f "$stamp" ] && [ -f build/index.js ] \
-  && [ -z "$(find src Cargo.toml Cargo.lock -newer "$stamp" -print -quit)" ]; then
+  && [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh scripts/strip-wasm-names.mjs -newer "$stamp" -print -quit)" ]; then
   echo "build: up to date"
   exit 0
 fi
@@ -18,4 +18,5 @@ export WASM_BINDGEN_BIN
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
 worker-build --release
+node scripts/strip-wasm-names.mjs build/index_bg.wasm
 touch "$stamp"
