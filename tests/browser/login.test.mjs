@@ -101,7 +101,8 @@ test('sign in with Webex in a real browser, see the profile, hit an error page, 
     assert.equal(logoutResponse.status(), 302,
       `POST /logout from the Sign out button answered ${logoutResponse.status()} `
       + `(browser sent Origin: ${sent.origin}, Sec-Fetch-Site: ${sent['sec-fetch-site']})`);
-    await page.waitForURL(stack.url('/'));
+    await page.waitForURL(stack.url('/?signed_out'));
+    await page.getByText('You are signed out').first().waitFor({ timeout: 10_000 });
     await page.getByText('Sign in with Webex').first().waitFor({ timeout: 10_000 });
     assert.equal(await page.locator('#id-token-claims').count(), 0, 'signed out: no profile');
     assert.equal((await context.cookies(stack.url('/'))).some((c) => c.name === SESSION_COOKIE), false,
