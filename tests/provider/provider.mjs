@@ -131,8 +131,16 @@ class WebexLikeProvider extends Provider {
  * @param {string} [options.clientSecret='local-dev-secret']
  * @param {string[]} [options.redirectUris=['http://localhost:8787/oauth']]
  * @param {string} [options.issuer] defaults to http://127.0.0.1:PORT/idb
+ * @param {number} [options.accessTokenTtl=1209600] access token lifetime in seconds (Webex: 14 days);
+ *   also changeable later with setAccessTokenTtl()
+ * @param {boolean} [options.rotateRefreshToken] true: every refresh grant consumes the refresh
+ *   token and issues a new one; false: never rotate; unset: oidc-provider's default rule (for
+ *   this confidential client: only in the last 30% of the refresh token's lifetime). Also
+ *   changeable later with setRotateRefreshToken()
  * @returns {Promise<{url: string, issuer: string, close: () => Promise<void>,
- *   setFault: (name: string|null) => void, stats: object, issued: object, provider: Provider}>}
+ *   setFault: (name: string|null) => void, stats: object, issued: object, provider: Provider,
+ *   setAccessTokenTtl: (seconds: number|null) => void,
+ *   setRotateRefreshToken: (rotate: boolean|null|undefined) => void}>}
  */
 export async function startProvider({
   port = 0,
@@ -140,6 +148,8 @@ export async function startProvider({
   clientSecret = 'local-dev-secret',
   redirectUris = ['http://localhost:8787/oauth'],
   issuer,
+  accessTokenTtl = null,
+  rotateRefreshToken = undefined,
 } = {}) {
   // Listen first so that port 0 works (the issuer contains the port).
   let handler = (_req, res) => {
@@ -175,10 +185,17 @@ export async function startProvider({
     discovery: 0,
     other: 0,
     faults: 0,
+    // token endpoint requests with grant_type=refresh_token, and how many of them succeeded
+    refreshGrants: 0,
+    refreshGrantsOk: 0,
     // shape of the most recent token request, without any secret values
     lastTokenRequest: null,
   };
   let fault = null;
+  // Settable at run time (setAccessTokenTtl / setRotateRefreshToken), read on every issue.
+  const DEFAULT_ACCESS_TOKEN_TTL = 1209600;
+  let accessTokenTtlSecs = accessTokenTtl ?? DEFAULT_ACCESS_TOKEN_TTL;
+  let rotate = rotateRefreshToken ?? null;
   // Every credential the provider handed out, so tests can check that none of them leaks
   // (into logs, pages, cookies). Kept in memory for the provider's lifetime.
   const issued = { codes: [], accessTokens: [], refreshTokens: [], idTokens: [] };
@@ -223,12 +240,20 @@ export async function startProvider({
     // mandatory for this confidential client (the default pkce.required).
     ttl: {
       IdToken: 7200,
-      AccessToken: 1209600,
+      AccessToken: () => accessTokenTtlSecs,
       RefreshToken: 7776000,
       AuthorizationCode: 60,
       Interaction: 600,
       Session: 3600,
       Grant: 3600,
+    },
+    // Rotation: oidc-provider's default rule unless a test asked for always/never.
+    rotateRefreshToken(ctx) {
+      if (rotate !== null) return rotate;
+      const { RefreshToken: refreshToken, Client: client } = ctx.oidc.entities;
+      if (refreshToken.totalLifetime() >= 365.25 * 24 * 60 * 60) return false;
+      if (client.clientAuthMethod === 'none' && !refreshToken.isSenderConstrained()) return true;
+      return refreshToken.ttlPercentagePassed() >= 70;
     },
     // Webex returns a refresh token without the offline_access scope.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -328,6 +353,11 @@ ${Object.entries(out).map(([k, v]) => `<pre><strong>${esc(k)}</strong>: ${esc(v)
     }
     await next();
 
+    if (key === 'token' && ctx.method === 'POST' && ctx.oidc?.params?.grant_type === 'refresh_token') {
+      stats.refreshGrants += 1;
+      if (ctx.status === 200) stats.refreshGrantsOk += 1;
+    }
+
     // record what was issued
     const location = ctx.response.get('location');
     if (location && location.includes('code=')) {
@@ -358,6 +388,17 @@ ${Object.entries(out).map(([k, v]) => `<pre><strong>${esc(k)}</strong>: ${esc(v)
         throw new Error(`unknown fault ${name}; known: ${FAULT_NAMES.join(', ')}`);
       }
       fault = name ?? null;
+    },
+    /** Lifetime (seconds) of access tokens issued from now on; null restores the default. */
+    setAccessTokenTtl(seconds) {
+      if (seconds !== null && !(Number.isInteger(seconds) && seconds > 0)) {
+        throw new Error(`access token TTL must be a positive integer, got ${seconds}`);
+      }
+      accessTokenTtlSecs = seconds ?? DEFAULT_ACCESS_TOKEN_TTL;
+    },
+    /** true: rotate on every refresh grant; false: never; null/undefined: the default rule. */
+    setRotateRefreshToken(value) {
+      rotate = value ?? null;
     },
     async close() {
       if (closed) return;
