@@ -42,7 +42,7 @@ pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
         .get("cf-ray")
         .ok()
         .flatten()
-        .unwrap_or_else(|| format!("{started:x}"));
+        .unwrap_or_else(local_request_id);
     let usage = Usage::default();
     let reply = match env.kv(KV_BINDING) {
         Ok(kv) => {
@@ -88,6 +88,13 @@ fn incoming(req: &Request) -> Incoming {
         origin_header: header("origin"),
         sec_fetch_site: header("sec-fetch-site"),
     }
+}
+
+/// Outside Cloudflare's edge (wrangler dev) there is no `cf-ray`: 64 random bits instead.
+fn local_request_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::getrandom(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Platform operations of one request, counted for the log line (and the benchmark).

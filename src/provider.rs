@@ -1,7 +1,7 @@
 //! Talking to the OpenID Provider: the code exchange, the JWKS (cached in the isolate) and
 //! userinfo. Each call goes through the `HttpClient` trait; the parsing lives in `oidc`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde_json::{Map, Value};
@@ -27,6 +27,9 @@ pub const KEYS_REFETCH_COOLDOWN_SECS: i64 = 10;
 #[derive(Default)]
 pub struct KeyCache {
     slot: RefCell<Option<CachedKeys>>,
+    /// When the last refetch *started*: requests arriving while it is in flight must not
+    /// start their own, or a burst of forged tokens fans out into a burst of fetches.
+    last_refetch_started: Cell<Option<i64>>,
 }
 
 struct CachedKeys {
@@ -75,10 +78,18 @@ impl KeyCache {
         Ok(keys)
     }
 
-    /// How many key sets were fetched into this cache (for tests and the benchmark).
-    #[cfg(test)]
-    pub fn fetched_at(&self) -> Option<i64> {
-        self.slot.borrow().as_ref().map(|c| c.fetched_at)
+    /// Claims the right to refetch, at most once per cooldown since the keys were fetched
+    /// or a refetch was last started.
+    fn claim_refetch(&self, fetched_at: i64, now: i64) -> bool {
+        let last = self
+            .last_refetch_started
+            .get()
+            .map_or(fetched_at, |t| t.max(fetched_at));
+        if now - last < KEYS_REFETCH_COOLDOWN_SECS {
+            return false;
+        }
+        self.last_refetch_started.set(Some(now));
+        true
     }
 }
 
@@ -135,7 +146,7 @@ pub async fn verify_id_token(
     };
     match token.verify_signature(&keys) {
         Ok(signed) => Ok(signed.validate(&expect)?),
-        Err(IdTokenError::BadSignature) if now - fetched_at >= KEYS_REFETCH_COOLDOWN_SECS => {
+        Err(IdTokenError::BadSignature) if cache.claim_refetch(fetched_at, now) => {
             let keys = cache.fetch(http, config, now).await?;
             Ok(token.verify_signature(&keys)?.validate(&expect)?)
         }

@@ -169,18 +169,22 @@ impl HttpClient for FakeProvider {
                        "refresh_token": "RT-456", "id_token": self.id_token()})
                 .to_string(),
             ),
-            "/v1/verification" => json_response(
-                200,
-                jwks_json(&[
-                    jwk_json(TestKey::get(2), Some("other"), Some("sig"), None),
-                    jwk_json(
-                        TestKey::get(self.signing_key.get()),
-                        Some("current"),
-                        Some("sig"),
-                        None,
-                    ),
-                ]),
-            ),
+            "/v1/verification" => {
+                // Let concurrent requests run while this fetch is in flight.
+                YieldOnce(false).await;
+                json_response(
+                    200,
+                    jwks_json(&[
+                        jwk_json(TestKey::get(2), Some("other"), Some("sig"), None),
+                        jwk_json(
+                            TestKey::get(self.signing_key.get()),
+                            Some("current"),
+                            Some("sig"),
+                            None,
+                        ),
+                    ]),
+                )
+            }
             "/v1/userinfo" => {
                 let bearer = request
                     .headers
@@ -202,6 +206,24 @@ impl HttpClient for FakeProvider {
             }
             _ => return Err(TransportError::Network),
         })
+    }
+}
+
+/// A future that is pending once, like a real network call.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 
@@ -269,6 +291,23 @@ impl World {
     }
 
     fn request(&self, method: &str, target: &str, extra: &[(&str, &str)]) -> Reply {
+        let req = self.incoming(method, target, extra);
+        let reply = block_on(handle(&req, &self.context()));
+        self.store_cookies(&reply);
+        reply
+    }
+
+    fn context(&self) -> Context<'_, MemoryKv, FakeProvider, MapSettings> {
+        Context {
+            kv: &self.kv,
+            http: &self.provider,
+            settings: &self.settings,
+            keys: &self.keys,
+            now: self.now.get(),
+        }
+    }
+
+    fn incoming(&self, method: &str, target: &str, extra: &[(&str, &str)]) -> Incoming {
         let url = Url::parse(&format!("{ORIGIN}{target}")).unwrap();
         let cookie_header = self
             .cookies
@@ -293,16 +332,7 @@ impl World {
                 _ => unreachable!(),
             }
         }
-        let ctx = Context {
-            kv: &self.kv,
-            http: &self.provider,
-            settings: &self.settings,
-            keys: &self.keys,
-            now: self.now.get(),
-        };
-        let reply = block_on(handle(&req, &ctx));
-        self.store_cookies(&reply);
-        reply
+        req
     }
 
     fn get(&self, target: &str) -> Reply {
@@ -554,6 +584,31 @@ fn jwks_is_fetched_once_and_refetched_after_rotation_with_a_cooldown() {
     world.now.set(NOW + KEYS_REFETCH_COOLDOWN_SECS);
     assert_eq!(world.login().status, 302, "refetched after the cooldown");
     assert_eq!(world.provider.calls_to("/v1/verification"), 2);
+}
+
+#[test]
+fn concurrent_forged_tokens_share_one_rate_limited_refetch() {
+    let world = World::new();
+    assert_eq!(world.login().status, 302);
+    // Tokens now signed with a weak key the Worker never accepts: forgeries.
+    world.provider.signing_key.set(3);
+    world.now.set(NOW + KEYS_REFETCH_COOLDOWN_SECS);
+    let callbacks: Vec<Incoming> = (0..5)
+        .map(|_| {
+            let target = world.start_login();
+            world.incoming("GET", &target, &[])
+        })
+        .collect();
+    let ctx = world.context();
+    let replies = block_on(futures::future::join_all(
+        callbacks.iter().map(|req| handle(req, &ctx)),
+    ));
+    assert!(replies.iter().all(|r| r.reason == "id_token_signature"));
+    assert_eq!(
+        world.provider.calls_to("/v1/verification"),
+        2,
+        "one refetch for the whole burst"
+    );
 }
 
 #[test]
