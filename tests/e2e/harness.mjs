@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startProvider } from '../provider/provider.mjs';
+import { startRogueProvider } from '../provider/rogue.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRANGLER = path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
@@ -232,12 +233,14 @@ export class CookieJar {
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 export class Browser {
-  constructor(jar = new CookieJar()) {
+  /** `onResponse(result)`, if given, sees every response this browser (and its clones) gets. */
+  constructor(jar = new CookieJar(), { onResponse } = {}) {
     this.jar = jar;
+    this.onResponse = onResponse;
   }
 
   clone() {
-    return new Browser(this.jar.clone());
+    return new Browser(this.jar.clone(), { onResponse: this.onResponse });
   }
 
   /**
@@ -256,8 +259,9 @@ export class Browser {
     this.jar.store(u, setCookies);
     const text = await res.text();
     const loc = res.headers.get('location');
-    return {
+    const result = {
       url: u.href,
+      method,
       status: res.status,
       headers: res.headers,
       setCookies,
@@ -266,6 +270,8 @@ export class Browser {
       rawLocation: loc,
       text,
     };
+    this.onResponse?.(result);
+    return result;
   }
 }
 
@@ -301,19 +307,36 @@ function runWrangler(args, { timeoutMs = 60_000 } = {}) {
 
 /**
  * Start provider + `wrangler dev`. Resolves once the Worker answers HTTP.
+ *
+ * `provider`: 'oidc' (default: the oidc-provider based Webex look-alike, with a login form) or
+ * 'rogue' (tests/provider/rogue.mjs: no login form, switchable misbehaviour).
+ * `vars`: extra `--var NAME:VALUE` settings for the Worker (they override the defaults).
  */
-export async function startStack({ workerPort, providerPort, readyTimeoutMs = 120_000 }) {
+export async function startStack({
+  workerPort,
+  providerPort,
+  readyTimeoutMs = 120_000,
+  provider: providerKind = 'oidc',
+  vars: extraVars = {},
+}) {
   const workerOrigin = `http://localhost:${workerPort}`;
   const redirectUri = `${workerOrigin}/oauth`;
   const clientId = 'e2e-client';
   const clientSecret = `e2e-secret-${crypto.randomBytes(18).toString('base64url')}`;
 
-  const provider = await startProvider({
-    port: providerPort,
-    clientId,
-    clientSecret,
-    redirectUris: [redirectUri],
-  });
+  let provider;
+  if (providerKind === 'rogue') {
+    provider = await startRogueProvider({ port: providerPort, clientId, clientSecret, redirectUri });
+  } else if (providerKind === 'oidc') {
+    provider = await startProvider({
+      port: providerPort,
+      clientId,
+      clientSecret,
+      redirectUris: [redirectUri],
+    });
+  } else {
+    throw new Error(`unknown provider kind ${providerKind}`);
+  }
 
   const persistDir = await fs.mkdtemp(path.join(os.tmpdir(), 'webex-e2e-'));
   const P = provider.url;
@@ -326,6 +349,7 @@ export async function startStack({ workerPort, providerPort, readyTimeoutMs = 12
     WEBEX_JWKS_URL: `${P}/v1/verification`,
     WEBEX_ISSUERS: provider.issuer,
     REDIRECT_URI: redirectUri,
+    ...extraVars,
   };
   const args = [
     WRANGLER, 'dev',
@@ -367,6 +391,17 @@ export async function startStack({ workerPort, providerPort, readyTimeoutMs = 12
     });
   });
 
+  // Every response that came from the Worker itself (all of its responses carry a
+  // Content-Security-Policy; workerd's own refusals do not), for the one-log-line-per-request
+  // check.
+  const workerResponses = [];
+  const observe = (r) => {
+    const u = new URL(r.url);
+    if (Number(u.port) === workerPort && r.headers.get('content-security-policy')) {
+      workerResponses.push({ method: r.method, route: u.pathname, status: r.status });
+    }
+  };
+
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -393,6 +428,7 @@ export async function startStack({ workerPort, providerPort, readyTimeoutMs = 12
     try {
       const res = await fetch(`http://127.0.0.1:${workerPort}/`, { redirect: 'manual', signal: AbortSignal.timeout(5_000) });
       await res.arrayBuffer();
+      if (res.headers.get('content-security-policy')) workerResponses.push({ method: 'GET', route: '/', status: res.status });
       ready = true;
       break;
     } catch {
@@ -416,6 +452,8 @@ export async function startStack({ workerPort, providerPort, readyTimeoutMs = 12
     clientSecret,
     persistDir,
     seenCodes,
+    /** Responses the Worker produced for this stack's browsers (see observe above). */
+    workerResponses,
 
     /** Everything wrangler (and so the Worker) printed so far, colour codes removed. */
     logs: () => stripAnsi(output),
@@ -447,7 +485,7 @@ export async function startStack({ workerPort, providerPort, readyTimeoutMs = 12
 
     stop,
 
-    newBrowser: () => new Browser(),
+    newBrowser: () => new Browser(undefined, { onResponse: observe }),
 
     url: (p) => new URL(p, workerOrigin).href,
 
@@ -618,4 +656,44 @@ export function tamperParam(url, name) {
   const replacement = alphabet[(alphabet.indexOf(v[i]) + 1) % alphabet.length] || 'A';
   u.searchParams.set(name, v.slice(0, i) + replacement + v.slice(i + 1));
   return u.href;
+}
+
+/**
+ * The Worker's request log, checked against what the stack's browsers saw: one
+ * `"event":"request"` JSON line per Worker response, each with method, route, status, reason,
+ * duration_ms and request_id; and no secret (client secret, code, code verifier, token) in
+ * any of the output. Returns the request lines.
+ */
+export async function assertRequestLogs(stack, { timeoutMs = 10_000 } = {}) {
+  const requestLines = () => stack.jsonLogs().filter((o) => o.event === 'request');
+  const end = Date.now() + timeoutMs;
+  while (requestLines().length < stack.workerResponses.length && Date.now() < end) {
+    await sleep(100);
+  }
+  await sleep(300); // anything late (an extra line) shows up too
+  const lines = requestLines();
+  for (const line of lines) {
+    assert.equal(typeof line.method, 'string', `method in ${JSON.stringify(line)}`);
+    assert.equal(typeof line.route, 'string', `route in ${JSON.stringify(line)}`);
+    assert.ok(line.route.startsWith('/'), `route in ${JSON.stringify(line)}`);
+    assert.equal(typeof line.status, 'number', `status in ${JSON.stringify(line)}`);
+    assert.ok(typeof line.reason === 'string' && line.reason.length > 0, `reason in ${JSON.stringify(line)}`);
+    assert.ok(Number.isInteger(line.duration_ms) && line.duration_ms >= 0, `duration_ms in ${JSON.stringify(line)}`);
+    assert.ok(typeof line.request_id === 'string' && line.request_id.length > 0, `request_id in ${JSON.stringify(line)}`);
+  }
+  const key = (o) => `${o.method} ${o.route} ${o.status}`;
+  const count = (list) => {
+    const m = new Map();
+    for (const o of list) m.set(key(o), (m.get(key(o)) || 0) + 1);
+    return Object.fromEntries([...m.entries()].sort());
+  };
+  assert.deepEqual(count(lines), count(stack.workerResponses),
+    `one request log line per Worker response (${lines.length} lines, ${stack.workerResponses.length} responses)`);
+
+  stack.assertLogsClean();
+  const logs = stack.logs();
+  for (const v of stack.provider.issued.codeVerifiers || []) {
+    assert.ok(!logs.includes(v), 'worker logs contain a PKCE code verifier');
+  }
+  return lines;
 }
