@@ -1,36 +1,21 @@
 // A real browser (Chromium via playwright-core) through the whole login.
 // Worker on 8805, provider on 9405. Screenshots go to test-artifacts/ (git-ignored).
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
 
 import { DEMO_USER } from '../provider/provider.mjs';
-import { ROOT, SESSION_COOKIE, startStack } from '../e2e/harness.mjs';
+import { ARTIFACTS, launchChromium } from './chromium.mjs';
+import { SESSION_COOKIE, startStack } from '../e2e/harness.mjs';
 
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 let stack;
 let browser;
 
 before(async () => {
-  await fs.mkdir(ARTIFACTS, { recursive: true });
   stack = await startStack({ workerPort: 8805, providerPort: 9405 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, { timeout: 180_000 });
 
 after(async () => {

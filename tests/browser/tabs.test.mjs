@@ -3,36 +3,21 @@
 // order: both end on the profile page. Then "Refresh profile" lands on the profile again.
 // Worker on 8826, provider on 9426. Screenshot: test-artifacts/two-tabs.png (git-ignored).
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
 
 import { DEMO_USER } from '../provider/provider.mjs';
-import { LOGIN_COOKIE, ROOT, SESSION_COOKIE, startStack } from '../e2e/harness.mjs';
+import { ARTIFACTS, launchChromium } from './chromium.mjs';
+import { LOGIN_COOKIE, SESSION_COOKIE, startStack } from '../e2e/harness.mjs';
 
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 let stack;
 let browser;
 
 before(async () => {
-  await fs.mkdir(ARTIFACTS, { recursive: true });
   stack = await startStack({ workerPort: 8826, providerPort: 9426 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, { timeout: 180_000 });
 
 after(async () => {
