@@ -287,7 +287,8 @@ export function setCookieFor(response, name) {
 // ---------------------------------------------------------------------------------------------
 // The stack
 
-function runWrangler(args, { timeoutMs = 60_000 } = {}) {
+/** Runs a wrangler CLI command (e.g. `kv key get --local`) and resolves with its output. */
+export function runWrangler(args, { timeoutMs = 60_000 } = {}) {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [WRANGLER, ...args], {
       cwd: ROOT,

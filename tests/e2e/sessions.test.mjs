@@ -8,24 +8,21 @@
 //   8823 / 9423  WEBEX_LOGOUT_URL, SESSION_TTL 2h, SESSION_IDLE_TIMEOUT 30m (suffixes)
 //   8824 / 9424  provider restarted on the same port before a refresh
 import { strict as assert } from 'node:assert';
-import { execFile } from 'node:child_process';
 import * as crypto from 'node:crypto';
-import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { DEMO_USER, startProvider } from '../provider/provider.mjs';
 import {
   Browser,
   LOGIN_COOKIE,
-  ROOT,
   SESSION_COOKIE,
   isRedirect,
+  runWrangler,
   setCookieFor,
   startStack,
   textOf,
 } from './harness.mjs';
 
-const WRANGLER = path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
 const B64URL43 = /^[A-Za-z0-9_-]{43}$/;
 const SESSION_VALUE = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/;
 const LOGIN_VALUE = /^[A-Za-z0-9_-]{43}(\.[A-Za-z0-9_-]{43}){0,2}$/;
@@ -74,25 +71,6 @@ function report(t, line) {
   t.diagnostic(line);
 }
 
-function runWrangler(args) {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [WRANGLER, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' },
-      timeout: 60_000,
-      maxBuffer: 16 * 1024 * 1024,
-    }, (err, stdout, stderr) => {
-      if (err) {
-        err.message += `\nstdout:\n${stdout}\nstderr:\n${stderr}`;
-        reject(err);
-      } else {
-        resolve({ stdout, stderr });
-      }
-    });
-  });
-}
-
-/** The stored value of one key of the local AUTH_KV namespace. */
 async function kvGet(stack, key) {
   const { stdout } = await runWrangler([
     'kv', 'key', 'get', '--binding', 'AUTH_KV', '--local', '--persist-to', stack.persistDir, key,
