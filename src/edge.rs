@@ -8,14 +8,15 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
-use worker::{
-    kv::KvStore, AbortController, Delay, Env, Fetch, Headers, Request, RequestInit, Response,
-};
+use worker::js_sys::{self, Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys;
+use worker::{kv::KvStore, Delay, Env};
 
 use crate::config::Settings;
 use crate::error::AppError;
-use crate::http::{Incoming, Reply};
+use crate::http::{split_request_url, Incoming, Reply};
 use crate::platform::{
     self, HttpClient, KeyValueStore, OutboundRequest, OutboundResponse, StoreError, TransportError,
 };
@@ -34,15 +35,14 @@ thread_local! {
     static KEYS: Rc<KeyCache> = Rc::new(KeyCache::default());
 }
 
-pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
-    let started = worker::Date::now().as_millis();
+/// The `fetch` handler. It works on the runtime's own `Request`/`Response` objects (web-sys)
+/// rather than the `worker` crate's wrappers: nothing here formats a runtime error, which
+/// keeps the wrappers' error text and URL parsing out of the module (see the README's
+/// performance notes). Errors become reason codes, never messages.
+pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> {
+    let started = js_sys::Date::now() as u64;
     let incoming = incoming(&req);
-    let request_id = req
-        .headers()
-        .get("cf-ray")
-        .ok()
-        .flatten()
-        .unwrap_or_else(local_request_id);
+    let request_id = header(&req.headers(), "cf-ray").unwrap_or_else(local_request_id);
     let usage = Usage::default();
     let reply = match env.kv(KV_BINDING) {
         Ok(kv) => {
@@ -61,32 +61,28 @@ pub async fn serve(req: Request, env: Env) -> worker::Result<Response> {
             problem: "is not bound in wrangler.toml".into(),
         })),
     };
-    let duration_ms = worker::Date::now().as_millis().saturating_sub(started);
+    let duration_ms = (js_sys::Date::now() as u64).saturating_sub(started);
     log_line(&incoming, &reply, &request_id, duration_ms, &usage);
-    into_response(reply)
+    into_response(reply).map(JsValue::from)
 }
 
-fn incoming(req: &Request) -> Incoming {
-    let url = req.url().ok();
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
+    headers.get(name).ok().flatten()
+}
+
+fn incoming(req: &web_sys::Request) -> Incoming {
+    // The runtime hands over an absolute, already normalised URL.
+    let url = req.url();
+    let (origin, path, query) = split_request_url(&url).unwrap_or_default();
+    let headers = req.headers();
     Incoming {
-        method: req.method().to_string(),
-        path: url
-            .as_ref()
-            .map(|u| u.path().to_owned())
-            .unwrap_or_default(),
-        query: url
-            .as_ref()
-            .and_then(|u| u.query())
-            .unwrap_or_default()
-            .to_owned(),
-        origin: url
-            .as_ref()
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default(),
-        cookie_header: header("cookie").unwrap_or_default(),
-        origin_header: header("origin"),
-        sec_fetch_site: header("sec-fetch-site"),
+        method: req.method(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        origin: origin.to_owned(),
+        cookie_header: header(&headers, "cookie").unwrap_or_default(),
+        origin_header: header(&headers, "origin"),
+        sec_fetch_site: header(&headers, "sec-fetch-site"),
     }
 }
 
@@ -132,19 +128,17 @@ fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, u
     }
 }
 
-/// Only fails if the runtime cannot construct a response at all; the caller then lets the
-/// runtime answer 500.
-fn into_response(reply: Reply) -> worker::Result<Response> {
-    let headers = Headers::new();
+/// Only fails if the runtime cannot construct a response at all; the runtime then answers 500.
+fn into_response(reply: Reply) -> Result<web_sys::Response, JsValue> {
+    let headers = web_sys::Headers::new()?;
     for (name, value) in &reply.headers {
         headers.append(name, value)?;
     }
-    let response = if reply.body.is_empty() {
-        Response::empty()?
-    } else {
-        Response::from_bytes(reply.body.into_bytes())?
-    };
-    Ok(response.with_status(reply.status).with_headers(headers))
+    let init = web_sys::ResponseInit::new();
+    init.set_status(reply.status);
+    init.set_headers(&headers);
+    let body = (!reply.body.is_empty()).then_some(reply.body.as_str());
+    web_sys::Response::new_with_opt_str_and_init(body, &init)
 }
 
 struct WorkerSettings<'a>(&'a Env);
@@ -171,18 +165,19 @@ impl KeyValueStore for WorkersKv<'_> {
             .get(key)
             .text()
             .await
-            .map_err(|e| StoreError(e.to_string()))
+            .map_err(|_| StoreError("kv get failed"))
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
         bump(&self.usage.kv_writes);
+        // put_bytes: `put(&str)` would go through serde and drag float formatting along.
         self.kv
-            .put(key, value)
-            .map_err(|e| StoreError(e.to_string()))?
+            .put_bytes(key, value.as_bytes())
+            .map_err(|_| StoreError("kv put failed"))?
             .expiration_ttl(ttl_secs.max(60))
             .execute()
             .await
-            .map_err(|e| StoreError(e.to_string()))
+            .map_err(|_| StoreError("kv put failed"))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -190,7 +185,7 @@ impl KeyValueStore for WorkersKv<'_> {
         self.kv
             .delete(key)
             .await
-            .map_err(|e| StoreError(e.to_string()))
+            .map_err(|_| StoreError("kv delete failed"))
     }
 }
 
@@ -201,15 +196,13 @@ struct WorkersFetch<'a> {
 impl HttpClient for WorkersFetch<'_> {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, TransportError> {
         bump(&self.usage.subrequests);
-        let controller = AbortController::default();
+        let controller = web_sys::AbortController::new().map_err(|_| TransportError::Network)?;
         let signal = controller.signal();
         let exchange = async move {
-            let fetch = Fetch::Request(build_request(request)?);
-            let mut response = fetch
-                .send_with_signal(&signal)
+            let response = JsFuture::from(start_fetch(&request, &signal)?)
                 .await
                 .map_err(|_| TransportError::Network)?;
-            read_bounded(&mut response).await
+            read_bounded(response.unchecked_into()).await
         };
         let exchange = pin!(exchange);
         let deadline = pin!(Delay::from(SUBREQUEST_TIMEOUT));
@@ -223,44 +216,59 @@ impl HttpClient for WorkersFetch<'_> {
     }
 }
 
-fn build_request(request: OutboundRequest) -> Result<Request, TransportError> {
-    let headers = Headers::new();
+fn start_fetch(
+    request: &OutboundRequest,
+    signal: &web_sys::AbortSignal,
+) -> Result<js_sys::Promise, TransportError> {
+    let headers = web_sys::Headers::new().map_err(|_| TransportError::Network)?;
     for (name, value) in &request.headers {
         headers
             .set(name, value)
             .map_err(|_| TransportError::Network)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(match request.method {
-        platform::Method::Get => worker::Method::Get,
-        platform::Method::Post => worker::Method::Post,
-    })
-    .with_headers(headers)
-    .with_body(request.body.map(|b| b.into()));
-    Request::new_with_init(request.url.as_str(), &init).map_err(|_| TransportError::Network)
+    let init = web_sys::RequestInit::new();
+    init.set_method(match request.method {
+        platform::Method::Get => "GET",
+        platform::Method::Post => "POST",
+    });
+    init.set_headers(&headers);
+    if let Some(body) = &request.body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    init.set_signal(Some(signal));
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    Ok(global.fetch_with_str_and_init(request.url.as_str(), &init))
 }
 
 /// Reads at most [`MAX_RESPONSE_BYTES`]: a hostile provider cannot exhaust the isolate's memory.
-async fn read_bounded(response: &mut Response) -> Result<OutboundResponse, TransportError> {
-    let status = response.status_code();
-    let content_type = response.headers().get("content-type").ok().flatten();
-    let declared = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
+async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, TransportError> {
+    let status = response.status();
+    let headers = response.headers();
+    let content_type = header(&headers, "content-type");
+    let declared = header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > MAX_RESPONSE_BYTES) {
         return Err(TransportError::TooLarge);
     }
     let mut body = Vec::new();
-    if let Ok(mut stream) = response.stream() {
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| TransportError::Network)?;
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+    if let Some(stream) = response.body() {
+        let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+        loop {
+            let chunk = JsFuture::from(reader.read())
+                .await
+                .map_err(|_| TransportError::Network)?;
+            if Reflect::get(&chunk, &JsValue::from_str("done")).is_ok_and(|d| d.is_truthy()) {
+                break;
+            }
+            let bytes: Uint8Array = Reflect::get(&chunk, &JsValue::from_str("value"))
+                .map_err(|_| TransportError::Network)?
+                .dyn_into()
+                .map_err(|_| TransportError::Network)?;
+            if body.len() + bytes.length() as usize > MAX_RESPONSE_BYTES {
+                // Stop the provider's stream here instead of draining it.
+                let _ = reader.cancel();
                 return Err(TransportError::TooLarge);
             }
-            body.extend_from_slice(&chunk);
+            body.extend_from_slice(&bytes.to_vec());
         }
     }
     Ok(OutboundResponse {

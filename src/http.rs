@@ -144,6 +144,33 @@ fn security_headers() -> [(&'static str, String); 4] {
     ]
 }
 
+/// Splits the absolute URL the runtime gives a request into origin, path and raw query
+/// (without `?`), dropping any fragment. The runtime has already parsed and normalised it, so
+/// this is a split, not a URL parser; anything not shaped `scheme://authority...` is refused.
+pub fn split_request_url(url: &str) -> Option<(&str, &str, &str)> {
+    let url = url.split('#').next().unwrap_or_default();
+    let scheme_end = url.find("://")?;
+    let scheme_ok = |b: u8| b.is_ascii_alphanumeric() || b"+-.".contains(&b);
+    if scheme_end == 0 || !url[..scheme_end].bytes().all(scheme_ok) {
+        return None;
+    }
+    let host_start = scheme_end + 3;
+    let host_end = url[host_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| host_start + i);
+    if host_end == host_start {
+        return None;
+    }
+    let (path, query) = url[host_end..]
+        .split_once('?')
+        .unwrap_or((&url[host_end..], ""));
+    Some((
+        &url[..host_end],
+        if path.is_empty() { "/" } else { path },
+        query,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +192,39 @@ mod tests {
     fn style_hash_matches_the_stylesheet() {
         let expected = Base64::encode_string(&Sha256::digest(STYLESHEET.as_bytes()));
         assert!(content_security_policy().contains(&format!("'sha256-{expected}'")));
+    }
+
+    #[test]
+    fn request_urls_split_like_the_url_crate() {
+        for raw in [
+            "http://localhost:8787/",
+            "http://localhost:8787/oauth?code=a%20b&state=x",
+            "https://login.example.com/login?return_to=%2Fme#frag",
+            "https://login.example.com",
+            "https://login.example.com?x=1",
+            "http://127.0.0.1:8801/a/b/?",
+        ] {
+            let parsed = url::Url::parse(raw).unwrap();
+            let expected = (
+                parsed.origin().ascii_serialization(),
+                parsed.path().to_owned(),
+                parsed.query().unwrap_or_default().to_owned(),
+            );
+            let (origin, path, query) = split_request_url(raw).unwrap();
+            assert_eq!(
+                (origin.to_owned(), path.to_owned(), query.to_owned()),
+                expected
+            );
+        }
+        for junk in [
+            "",
+            "/oauth?x",
+            "localhost/oauth",
+            "://host/",
+            "http:///path",
+            "ht tp://x/",
+        ] {
+            assert_eq!(split_request_url(junk), None, "{junk}");
+        }
     }
 }

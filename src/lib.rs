@@ -21,12 +21,19 @@ mod hostile_input;
 #[cfg(target_arch = "wasm32")]
 mod edge;
 
+/// The Worker's `fetch` export, which worker-build's JavaScript entry point calls. Written out
+/// instead of `#[worker::event(fetch)]`: the macro's glue formats `worker::Error`s, and that
+/// alone pulls every error message of the `worker` crate into the module.
 #[cfg(target_arch = "wasm32")]
-#[worker::event(fetch)]
-async fn fetch(
-    req: worker::Request,
+#[worker::wasm_bindgen::prelude::wasm_bindgen(
+    wasm_bindgen = worker::wasm_bindgen,
+    wasm_bindgen_futures = worker::wasm_bindgen_futures,
+    js_sys = worker::js_sys
+)]
+pub async fn fetch(
+    req: worker::worker_sys::web_sys::Request,
     env: worker::Env,
-    _ctx: worker::Context,
-) -> worker::Result<worker::Response> {
+    _ctx: worker::wasm_bindgen::JsValue,
+) -> Result<worker::wasm_bindgen::JsValue, worker::wasm_bindgen::JsValue> {
     edge::serve(req, env).await
 }

@@ -7,7 +7,7 @@
 use url::Url;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
+pub struct StoreError(pub &'static str);
 
 #[allow(async_fn_in_trait)]
 pub trait KeyValueStore {

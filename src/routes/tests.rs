@@ -42,14 +42,14 @@ impl KeyValueStore for MemoryKv {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.reads.set(self.reads.get() + 1);
         if self.fail.get() {
-            return Err(StoreError("down".into()));
+            return Err(StoreError("down"));
         }
         Ok(self.entries.borrow().get(key).cloned())
     }
     async fn put(&self, key: &str, value: &str, _ttl: u64) -> Result<(), StoreError> {
         self.writes.set(self.writes.get() + 1);
         if self.fail.get() || self.fail_puts.get() {
-            return Err(StoreError("down".into()));
+            return Err(StoreError("down"));
         }
         self.entries
             .borrow_mut()
