@@ -1,7 +1,7 @@
 //! Settings, read from Worker vars and secrets, validated once per request. Every problem
 //! names the setting to fix, because a 500 page that says "misconfigured" helps nobody.
 
-use url::Url;
+use crate::http_url::HttpUrl;
 
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://webexapis.com/v1/authorize";
 pub const DEFAULT_TOKEN_URL: &str = "https://webexapis.com/v1/access_token";
@@ -37,11 +37,11 @@ pub enum TokenAuth {
 pub struct Config {
     pub client_id: String,
     pub client_secret: String,
-    pub redirect_uri: Url,
-    pub authorize_url: Url,
-    pub token_url: Url,
-    pub userinfo_url: Url,
-    pub jwks_url: Url,
+    pub redirect_uri: HttpUrl,
+    pub authorize_url: HttpUrl,
+    pub token_url: HttpUrl,
+    pub userinfo_url: HttpUrl,
+    pub jwks_url: HttpUrl,
     pub issuers: Vec<String>,
     pub scopes: String,
     pub token_auth: TokenAuth,
@@ -108,24 +108,16 @@ fn endpoint(
     settings: &impl Settings,
     name: &'static str,
     default: &str,
-) -> Result<Url, ConfigError> {
+) -> Result<HttpUrl, ConfigError> {
     let raw = optional(settings, name).unwrap_or_else(|| default.to_owned());
-    let url =
-        Url::parse(&raw).map_err(|e| ConfigError::new(name, format!("is not a URL ({e})")))?;
-    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::new(
-            name,
-            "must not contain a fragment or credentials",
-        ));
-    }
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if is_loopback(&url) => Ok(url),
-        "http" => Err(ConfigError::new(
+    let url = HttpUrl::parse(&raw).map_err(|problem| ConfigError::new(name, problem.describe()))?;
+    if url.as_str().starts_with("https://") || is_loopback(&url) {
+        Ok(url)
+    } else {
+        Err(ConfigError::new(
             name,
             "must use https:// (http:// only for localhost or 127.0.0.1)",
-        )),
-        _ => Err(ConfigError::new(name, "must be an https:// URL")),
+        ))
     }
 }
 
@@ -159,15 +151,15 @@ pub fn duration_setting(
 }
 
 /// `WEBEX_LOGOUT_URL`: where to send the browser after the local logout, if anywhere.
-pub fn logout_url(settings: &impl Settings) -> Result<Option<Url>, ConfigError> {
+pub fn logout_url(settings: &impl Settings) -> Result<Option<HttpUrl>, ConfigError> {
     if optional(settings, "WEBEX_LOGOUT_URL").is_none() {
         return Ok(None);
     }
     endpoint(settings, "WEBEX_LOGOUT_URL", "").map(Some)
 }
 
-fn is_loopback(url: &Url) -> bool {
-    matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+fn is_loopback(url: &HttpUrl) -> bool {
+    matches!(url.host(), "localhost" | "127.0.0.1" | "[::1]")
 }
 
 fn issuers(settings: &impl Settings) -> Result<Vec<String>, ConfigError> {

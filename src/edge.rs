@@ -2,23 +2,25 @@
 //! provides KV, Fetch and settings through the platform traits, turns the [`Reply`] into a
 //! `worker::Response`, and logs one JSON line per request.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
+use base64ct::{Base64UrlUnpadded, Encoding};
+use futures_util::future::{select, Either, LocalBoxFuture};
 use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::worker_sys::web_sys;
-use worker::{kv::KvStore, Delay, Env};
+use worker::{Delay, Env};
 
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::http::{split_request_url, Incoming, Reply};
+use crate::oidc::jwks::RsaPublicKey;
 use crate::platform::{
-    self, HttpClient, KeyValueStore, OutboundRequest, OutboundResponse, StoreError, TransportError,
+    self, HttpClient, KeyValueStore, OutboundRequest, OutboundResponse, SignatureVerifier,
+    StoreError, TransportError,
 };
 use crate::provider::KeyCache;
 use crate::routes::{self, Context};
@@ -33,7 +35,12 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 thread_local! {
     /// The isolate-wide JWKS cache (one thread per isolate; vanishes if the isolate does).
     static KEYS: Rc<KeyCache> = Rc::new(KeyCache::default());
+    /// WebCrypto handles of the JWKS keys, imported once per isolate (by modulus).
+    static IMPORTED: RefCell<Vec<(Vec<u8>, web_sys::CryptoKey)>> = const { RefCell::new(Vec::new()) };
 }
+
+/// At most this many imported keys are kept; a JWKS holds at most 16 usable keys.
+const MAX_IMPORTED_KEYS: usize = 32;
 
 /// The `fetch` handler. It works on the runtime's own `Request`/`Response` objects (web-sys)
 /// rather than the `worker` crate's wrappers: nothing here formats a runtime error, which
@@ -44,22 +51,23 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> 
     let incoming = incoming(&req);
     let request_id = header(&req.headers(), "cf-ray").unwrap_or_else(local_request_id);
     let usage = Usage::default();
-    let reply = match env.kv(KV_BINDING) {
-        Ok(kv) => {
-            let keys = KEYS.with(Rc::clone);
-            let ctx = Context {
-                kv: &WorkersKv { kv, usage: &usage },
-                http: &WorkersFetch { usage: &usage },
-                settings: &WorkerSettings(&env),
-                keys: &keys,
-                now: (started / 1000) as i64,
-            };
-            routes::handle(&incoming, &ctx).await
-        }
-        Err(_) => routes::error_reply(&AppError::Config(crate::config::ConfigError {
+    let kv = Reflect::get(&env, &JsValue::from_str(KV_BINDING)).unwrap_or(JsValue::UNDEFINED);
+    let reply = if kv.is_object() {
+        let keys = KEYS.with(Rc::clone);
+        let ctx = Context {
+            kv: &WorkersKv { kv, usage: &usage },
+            http: &WorkersFetch { usage: &usage },
+            settings: &WorkerSettings(&env),
+            keys: &keys,
+            verifier: &WebCrypto,
+            now: (started / 1000) as i64,
+        };
+        routes::handle(&incoming, &ctx).await
+    } else {
+        routes::error_reply(&AppError::Config(crate::config::ConfigError {
             setting: "AUTH_KV (KV namespace binding)",
             problem: "is not bound in wrangler.toml".into(),
-        })),
+        }))
     };
     let duration_ms = (js_sys::Date::now() as u64).saturating_sub(started);
     log_line(&incoming, &reply, &request_id, duration_ms, &usage);
@@ -153,39 +161,49 @@ impl Settings for WorkerSettings<'_> {
     }
 }
 
+/// The KV namespace binding, called directly (`get`, `put`, `delete` of the Workers KV API):
+/// the `worker` crate's builders serialise their options through serde on every call.
 struct WorkersKv<'a> {
-    kv: KvStore,
+    kv: JsValue,
     usage: &'a Usage,
+}
+
+impl WorkersKv<'_> {
+    async fn call(&self, method: &str, args: &[JsValue]) -> Result<JsValue, StoreError> {
+        let function: js_sys::Function = Reflect::get(&self.kv, &JsValue::from_str(method))
+            .and_then(|f| f.dyn_into())
+            .map_err(|_| StoreError("kv method missing"))?;
+        let promise: js_sys::Promise = function
+            .apply(&self.kv, &args.iter().collect::<js_sys::Array>())
+            .and_then(|p| p.dyn_into())
+            .map_err(|_| StoreError("kv call failed"))?;
+        JsFuture::from(promise)
+            .await
+            .map_err(|_| StoreError("kv call failed"))
+    }
 }
 
 impl KeyValueStore for WorkersKv<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         bump(&self.usage.kv_reads);
-        self.kv
-            .get(key)
-            .text()
-            .await
-            .map_err(|_| StoreError("kv get failed"))
+        // `get(key)` resolves to the text, or null when the key does not exist.
+        Ok(self.call("get", &[key.into()]).await?.as_string())
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
         bump(&self.usage.kv_writes);
-        // put_bytes: `put(&str)` would go through serde and drag float formatting along.
-        self.kv
-            .put_bytes(key, value.as_bytes())
-            .map_err(|_| StoreError("kv put failed"))?
-            .expiration_ttl(ttl_secs.max(60))
-            .execute()
+        let options = js_sys::Object::new();
+        let ttl = JsValue::from_f64(ttl_secs.max(60) as f64);
+        Reflect::set(&options, &JsValue::from_str("expirationTtl"), &ttl)
+            .map_err(|_| StoreError("kv put failed"))?;
+        self.call("put", &[key.into(), value.into(), options.into()])
             .await
-            .map_err(|_| StoreError("kv put failed"))
+            .map(|_| ())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         bump(&self.usage.kv_writes);
-        self.kv
-            .delete(key)
-            .await
-            .map_err(|_| StoreError("kv delete failed"))
+        self.call("delete", &[key.into()]).await.map(|_| ())
     }
 }
 
@@ -276,4 +294,83 @@ async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, T
         content_type,
         body: String::from_utf8_lossy(&body).into_owned(),
     })
+}
+
+/// RS256 through the runtime's WebCrypto: native RSA, and the imported key is reused.
+struct WebCrypto;
+
+impl SignatureVerifier for WebCrypto {
+    fn verify_rs256<'a>(
+        &'a self,
+        key: &'a RsaPublicKey,
+        message: &'a [u8],
+        signature: &'a [u8],
+    ) -> LocalBoxFuture<'a, bool> {
+        Box::pin(async move {
+            let (Some(subtle), Some(crypto_key)) = (subtle_crypto(), imported_key(key).await)
+            else {
+                return false;
+            };
+            let Ok(promise) = subtle.verify_with_object_and_u8_array_and_u8_array(
+                &rs256_algorithm(),
+                &crypto_key,
+                signature,
+                message,
+            ) else {
+                return false;
+            };
+            JsFuture::from(promise)
+                .await
+                .is_ok_and(|valid| valid.as_bool() == Some(true))
+        })
+    }
+}
+
+fn subtle_crypto() -> Option<web_sys::SubtleCrypto> {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    global.crypto().ok().map(|crypto| crypto.subtle())
+}
+
+/// `{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }`
+fn rs256_algorithm() -> js_sys::Object {
+    let algorithm = js_sys::Object::new();
+    let _ = Reflect::set(&algorithm, &"name".into(), &"RSASSA-PKCS1-v1_5".into());
+    let _ = Reflect::set(&algorithm, &"hash".into(), &"SHA-256".into());
+    algorithm
+}
+
+/// The isolate's imported handle for `key`, importing it (as a JWK, verify only) on first use.
+async fn imported_key(key: &RsaPublicKey) -> Option<web_sys::CryptoKey> {
+    let cached = IMPORTED.with(|imported| {
+        imported
+            .borrow()
+            .iter()
+            .find(|(modulus, _)| modulus == key.modulus())
+            .map(|(_, handle)| handle.clone())
+    });
+    if cached.is_some() {
+        return cached;
+    }
+    let jwk = js_sys::Object::new();
+    for (name, value) in [
+        ("kty", "RSA".to_owned()),
+        ("n", Base64UrlUnpadded::encode_string(key.modulus())),
+        ("e", Base64UrlUnpadded::encode_string(key.exponent())),
+        ("alg", "RS256".to_owned()),
+    ] {
+        Reflect::set(&jwk, &name.into(), &value.into()).ok()?;
+    }
+    let usages = js_sys::Array::of1(&"verify".into());
+    let promise = subtle_crypto()?
+        .import_key_with_object("jwk", &jwk, &rs256_algorithm(), false, &usages)
+        .ok()?;
+    let handle: web_sys::CryptoKey = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    IMPORTED.with(|imported| {
+        let mut imported = imported.borrow_mut();
+        if imported.len() >= MAX_IMPORTED_KEYS {
+            imported.clear();
+        }
+        imported.push((key.modulus().to_vec(), handle.clone()));
+    });
+    Some(handle)
 }

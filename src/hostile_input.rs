@@ -2,6 +2,7 @@
 //! bounded results, and escaping that holds for any string. CI runs proptest's default
 //! number of cases; `PROPTEST_CASES=100000 cargo test --release hostile_input` runs a long pass.
 
+use futures::executor::block_on;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -10,7 +11,7 @@ use crate::oidc::callback::{Callback, MAX_PARAM_BYTES};
 use crate::oidc::id_token::{Expectations, NonceRule, UnverifiedIdToken};
 use crate::oidc::jwks::KeySet;
 use crate::oidc::secrets::Nonce;
-use crate::oidc::test_keys::{b64, jwk_json, jwks_json, sign_rs256, TestKey};
+use crate::oidc::test_keys::{b64, jwk_json, jwks_json, sign_rs256, RsaCrateVerifier, TestKey};
 use crate::oidc::{token, userinfo};
 use crate::pages;
 use crate::platform::OutboundResponse;
@@ -90,7 +91,7 @@ proptest! {
     fn arbitrary_jwt_text_never_verifies(raw in nasty_string(30)) {
         let keys = KeySet::parse(&jwks_json(&[jwk_json(TestKey::get(0), None, None, None)])).unwrap();
         if let Ok(token) = UnverifiedIdToken::parse(&raw) {
-            prop_assert!(token.verify_signature(&keys).is_err());
+            prop_assert!(block_on(token.verify_signature(&keys, &RsaCrateVerifier)).is_err());
         }
     }
 
@@ -99,7 +100,7 @@ proptest! {
         let keys = KeySet::parse(&jwks_json(&[jwk_json(TestKey::get(0), None, None, None)])).unwrap();
         let raw = format!("{}.{}.{}", b64(header.to_string().as_bytes()), b64(&payload), b64(&sig));
         if let Ok(token) = UnverifiedIdToken::parse(&raw) {
-            prop_assert!(token.verify_signature(&keys).is_err());
+            prop_assert!(block_on(token.verify_signature(&keys, &RsaCrateVerifier)).is_err());
         }
     }
 
@@ -157,7 +158,7 @@ proptest! {
         let nonce = Nonce::from_untrusted("n");
         let expect = Expectations { issuers: &issuers, client_id: "c", nonce: NonceRule::Required(&nonce), now: 1_500_000_000 };
         if let Ok(parsed) = UnverifiedIdToken::parse(&token) {
-            if let Ok(signed) = parsed.verify_signature(&keys) {
+            if let Ok(signed) = block_on(parsed.verify_signature(&keys, &RsaCrateVerifier)) {
                 let _ = signed.validate(&expect);
             }
         }
@@ -167,7 +168,7 @@ proptest! {
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).unwrap();
         if let Ok(parsed) = UnverifiedIdToken::parse(&tampered) {
-            if let Ok(signed) = parsed.verify_signature(&keys) {
+            if let Ok(signed) = block_on(parsed.verify_signature(&keys, &RsaCrateVerifier)) {
                 prop_assert!(signed.validate(&expect).is_err(), "a tampered token passed every check");
             }
         }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod cookies;
 pub mod error;
 pub mod http;
+pub mod http_url;
 pub mod oidc;
 pub mod pages;
 pub mod platform;
@@ -31,7 +32,7 @@ mod edge;
     js_sys = worker::js_sys
 )]
 pub async fn fetch(
-    req: worker::worker_sys::web_sys::Request,
+    req: web_sys::Request,
     env: worker::Env,
     _ctx: worker::wasm_bindgen::JsValue,
 ) -> Result<worker::wasm_bindgen::JsValue, worker::wasm_bindgen::JsValue> {

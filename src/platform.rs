@@ -4,7 +4,10 @@
 //!
 //! `async fn` in traits without `Send` bounds is deliberate: Workers run one thread per isolate.
 
-use url::Url;
+use futures_util::future::LocalBoxFuture;
+
+use crate::http_url::HttpUrl;
+use crate::oidc::jwks::RsaPublicKey;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub &'static str);
@@ -26,7 +29,7 @@ pub enum Method {
 /// A request to the provider. Headers may carry credentials: never log this.
 pub struct OutboundRequest {
     pub method: Method,
-    pub url: Url,
+    pub url: HttpUrl,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<String>,
 }
@@ -71,4 +74,18 @@ impl OutboundResponse {
             media == "application/json" || media.ends_with("+json")
         })
     }
+}
+
+/// RS256 signature checks: RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3). The Worker hands
+/// them to the runtime's WebCrypto (native code, and it keeps imported keys for the isolate);
+/// tests use the `rsa` crate. A boxed future keeps this usable as a trait object, so routes do
+/// not grow a fourth type parameter.
+pub trait SignatureVerifier {
+    /// True only for a valid signature by `key` over `message`; any failure is false.
+    fn verify_rs256<'a>(
+        &'a self,
+        key: &'a RsaPublicKey,
+        message: &'a [u8],
+        signature: &'a [u8],
+    ) -> LocalBoxFuture<'a, bool>;
 }

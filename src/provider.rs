@@ -15,7 +15,7 @@ use crate::oidc::id_token::{
 use crate::oidc::jwks::{JwksError, KeySet};
 use crate::oidc::secrets::PkceVerifier;
 use crate::oidc::{token, userinfo};
-use crate::platform::{HttpClient, Method, OutboundRequest};
+use crate::platform::{HttpClient, Method, OutboundRequest, SignatureVerifier};
 
 /// Keys are reused for an hour, then fetched again.
 pub const KEYS_MAX_AGE_SECS: i64 = 3600;
@@ -127,6 +127,7 @@ pub async fn refresh_tokens(
 /// cached key verifies it: the provider may have rotated its keys.
 pub async fn verify_id_token(
     http: &impl HttpClient,
+    verifier: &dyn SignatureVerifier,
     cache: &KeyCache,
     config: &Config,
     raw: &str,
@@ -144,11 +145,14 @@ pub async fn verify_id_token(
         Some(cached) => cached,
         None => (cache.fetch(http, config, now).await?, now),
     };
-    match token.verify_signature(&keys) {
+    match token.verify_signature(&keys, verifier).await {
         Ok(signed) => Ok(signed.validate(&expect)?),
         Err(IdTokenError::BadSignature) if cache.claim_refetch(fetched_at, now) => {
             let keys = cache.fetch(http, config, now).await?;
-            Ok(token.verify_signature(&keys)?.validate(&expect)?)
+            Ok(token
+                .verify_signature(&keys, verifier)
+                .await?
+                .validate(&expect)?)
         }
         Err(e) => Err(e.into()),
     }

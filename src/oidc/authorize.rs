@@ -1,7 +1,5 @@
 //! The authorization request (OIDC Core §3.1.2.1 with PKCE, RFC 7636 §4.3).
 
-use url::Url;
-
 use super::secrets::{Nonce, PkceVerifier, State};
 use crate::config::Config;
 
@@ -11,18 +9,17 @@ pub fn authorize_url(
     state: &State,
     nonce: &Nonce,
     verifier: &PkceVerifier,
-) -> Url {
-    let mut url = config.authorize_url.clone();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &config.client_id)
-        .append_pair("redirect_uri", config.redirect_uri.as_str())
-        .append_pair("scope", &config.scopes)
-        .append_pair("state", state.secret())
-        .append_pair("nonce", nonce.secret())
-        .append_pair("code_challenge", &verifier.s256_challenge())
-        .append_pair("code_challenge_method", "S256");
-    url
+) -> String {
+    config.authorize_url.with_query_pairs(&[
+        ("response_type", "code"),
+        ("client_id", &config.client_id),
+        ("redirect_uri", config.redirect_uri.as_str()),
+        ("scope", &config.scopes),
+        ("state", state.secret()),
+        ("nonce", nonce.secret()),
+        ("code_challenge", &verifier.s256_challenge()),
+        ("code_challenge_method", "S256"),
+    ])
 }
 
 #[cfg(test)]
@@ -37,7 +34,7 @@ mod tests {
         let state = State::from_untrusted("st&te=1");
         let nonce = Nonce::from_untrusted("n0nce");
         let verifier = PkceVerifier::from_untrusted("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-        let url = authorize_url(&config, &state, &nonce, &verifier);
+        let url = url::Url::parse(&authorize_url(&config, &state, &nonce, &verifier)).unwrap();
         assert_eq!(url.origin().ascii_serialization(), "https://webexapis.com");
         assert_eq!(url.path(), "/v1/authorize");
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
@@ -68,12 +65,13 @@ mod tests {
             "https://idp.example/auth?tenant=a".into(),
         );
         let config = Config::load(&settings, "https://x.example").unwrap();
-        let url = authorize_url(
+        let url = url::Url::parse(&authorize_url(
             &config,
             &State::from_untrusted("s"),
             &Nonce::from_untrusted("n"),
             &PkceVerifier::from_untrusted("v"),
-        );
+        ))
+        .unwrap();
         assert!(url
             .as_str()
             .starts_with("https://idp.example/auth?tenant=a&response_type=code"));

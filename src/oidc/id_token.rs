@@ -4,12 +4,12 @@
 //! the header is readable) → [`SignedClaims`] (signature checked, claims not yet validated)
 //! → [`VerifiedIdToken`] (every rule passed; the only type whose claims can be read).
 
-use jwt_compact::alg::{Rsa, StrongAlg};
-use jwt_compact::{AlgorithmExt, Claims, UntrustedToken};
+use jwt_compact::{Claims, UntrustedToken};
 use serde_json::{Map, Value};
 
 use super::jwks::KeySet;
 use super::secrets::Nonce;
+use crate::platform::SignatureVerifier;
 
 /// Longer than any real ID token by an order of magnitude; bounds parsing work.
 pub const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
@@ -116,6 +116,8 @@ pub struct Expectations<'a> {
 /// A parsed token whose signature has not been checked: only its header can be read.
 pub struct UnverifiedIdToken<'a> {
     token: UntrustedToken<'a>,
+    /// `header.payload`, the bytes the signature covers (RFC 7515 §5.2).
+    signing_input: &'a str,
 }
 
 /// Claims under a verified signature, not yet checked against the rules.
@@ -138,30 +140,39 @@ impl<'a> UnverifiedIdToken<'a> {
         }
         let token = UntrustedToken::new(raw).map_err(|_| IdTokenError::Malformed)?;
         check_algorithm(token.algorithm())?;
-        Ok(Self { token })
+        let signing_input = raw
+            .rsplit_once('.')
+            .map(|(input, _)| input)
+            .ok_or(IdTokenError::Malformed)?;
+        Ok(Self {
+            token,
+            signing_input,
+        })
     }
 
     pub fn kid(&self) -> Option<&str> {
         self.token.header().key_id.as_deref()
     }
 
-    /// Tries the key named by `kid`, or every key when the token names none.
-    pub fn verify_signature(&self, keys: &KeySet) -> Result<SignedClaims, IdTokenError> {
-        let alg = StrongAlg(Rsa::rs256());
+    /// Tries the key named by `kid`, or every key when the token names none (OIDC Core
+    /// §10.1). The claims are decoded only once a signature verified.
+    pub async fn verify_signature(
+        &self,
+        keys: &KeySet,
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<SignedClaims, IdTokenError> {
+        let message = self.signing_input.as_bytes();
+        let signature = self.token.signature_bytes();
         for candidate in keys.candidates(self.kid()) {
-            match alg
-                .validator::<Map<String, Value>>(&candidate.key)
-                .validate(&self.token)
+            if verifier
+                .verify_rs256(&candidate.key, message, signature)
+                .await
             {
-                Ok(token) => {
-                    return Ok(SignedClaims {
-                        claims: token.into_parts().1,
-                    })
-                }
-                Err(jwt_compact::ValidationError::MalformedClaims(_)) => {
-                    return Err(IdTokenError::Malformed)
-                }
-                Err(_) => continue,
+                let claims = self
+                    .token
+                    .deserialize_claims_unchecked()
+                    .map_err(|_| IdTokenError::Malformed)?;
+                return Ok(SignedClaims { claims });
             }
         }
         Err(IdTokenError::BadSignature)
@@ -334,6 +345,7 @@ fn all_claims(claims: Claims<Map<String, Value>>) -> Map<String, Value> {
 mod tests {
     use super::*;
     use crate::oidc::test_keys::*;
+    use futures::executor::block_on;
     use rsa::traits::PublicKeyParts;
     use serde_json::json;
 
@@ -374,8 +386,7 @@ mod tests {
             nonce: NonceRule::Required(&nonce),
             now: NOW,
         };
-        UnverifiedIdToken::parse(token)?
-            .verify_signature(keys)?
+        block_on(UnverifiedIdToken::parse(token)?.verify_signature(keys, &RsaCrateVerifier))?
             .validate(&expect)
     }
 
@@ -492,9 +503,11 @@ mod tests {
                 nonce: NonceRule::IfPresent(original_nonce),
                 now: NOW,
             };
-            UnverifiedIdToken::parse(&token_with(claims))?
-                .verify_signature(&default_keys())?
-                .validate(&expect)
+            block_on(
+                UnverifiedIdToken::parse(&token_with(claims))?
+                    .verify_signature(&default_keys(), &RsaCrateVerifier),
+            )?
+            .validate(&expect)
         };
         let original = verify_claims(good_claims()).unwrap();
         let refreshed = refresh(without("nonce"), Some("n-0S6_WzA2Mj")).unwrap();

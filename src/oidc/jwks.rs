@@ -4,11 +4,7 @@
 //! searched rather than indexed. Keys that cannot verify RS256 (other key types, `use: enc`,
 //! other algorithms, moduli under 2048 bits) are dropped at parse time, not at use time.
 
-use std::borrow::Cow;
-
 use base64ct::{Base64UrlUnpadded, Encoding};
-use jwt_compact::alg::{RsaPublicKey, StrongKey};
-use jwt_compact::jwk::JsonWebKey;
 use serde::Deserialize;
 
 /// A JWKS larger than this is not a key set (Webex's is a few kB).
@@ -39,7 +35,54 @@ impl JwksError {
 /// One RSA public key that may verify RS256 signatures.
 pub struct VerificationKey {
     pub kid: Option<String>,
-    pub key: StrongKey<RsaPublicKey>,
+    pub key: RsaPublicKey,
+}
+
+/// RSA moduli accepted for RS256: RFC 7518 §3.3 requires at least 2048 bits; the upper bound
+/// keeps a hostile JWKS from making each verification expensive.
+pub const RSA_MODULUS_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
+
+/// An RSA public key fit for RS256: big-endian modulus and exponent, no leading zeros.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaPublicKey {
+    modulus: Vec<u8>,
+    exponent: Vec<u8>,
+}
+
+impl RsaPublicKey {
+    /// Refuses moduli outside [`RSA_MODULUS_BITS`] and exponents that are even, below 3 or
+    /// wider than 64 bits.
+    pub fn new(modulus: &[u8], exponent: &[u8]) -> Option<Self> {
+        let modulus = without_leading_zeros(modulus);
+        let exponent = without_leading_zeros(exponent);
+        let bits = |bytes: &[u8]| {
+            bytes
+                .first()
+                .map_or(0, |top| bytes.len() * 8 - top.leading_zeros() as usize)
+        };
+        let exponent_ok = (1..=8).contains(&exponent.len())
+            && exponent.last().is_some_and(|low| low & 1 == 1)
+            && bits(exponent) >= 2;
+        let modulus_ok = RSA_MODULUS_BITS.contains(&bits(modulus))
+            && modulus.last().is_some_and(|low| low & 1 == 1);
+        (exponent_ok && modulus_ok).then(|| Self {
+            modulus: modulus.to_vec(),
+            exponent: exponent.to_vec(),
+        })
+    }
+
+    pub fn modulus(&self) -> &[u8] {
+        &self.modulus
+    }
+
+    pub fn exponent(&self) -> &[u8] {
+        &self.exponent
+    }
+}
+
+fn without_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
 }
 
 /// The usable keys of a JWKS, parsed once and kept for the life of the isolate.
@@ -53,16 +96,45 @@ struct JwksDocument {
     keys: Vec<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-struct RawJwk {
-    kty: String,
-    kid: Option<String>,
-    #[serde(rename = "use")]
-    usage: Option<String>,
-    alg: Option<String>,
-    key_ops: Option<Vec<String>>,
-    n: Option<String>,
-    e: Option<String>,
+/// The members of one JWK this Worker reads. Read from the parsed JSON object rather than
+/// through a derived struct: a second typed decoder of JSON values cost 5 KB of wasm.
+struct RawJwk<'a> {
+    kty: &'a str,
+    kid: Option<&'a str>,
+    usage: Option<&'a str>,
+    alg: Option<&'a str>,
+    key_ops: Option<Vec<&'a str>>,
+    n: Option<&'a str>,
+    e: Option<&'a str>,
+}
+
+impl<'a> RawJwk<'a> {
+    /// `None` (skip the key) when a member this Worker reads has the wrong JSON type.
+    fn read(value: &'a serde_json::Value) -> Option<Self> {
+        let jwk = value.as_object()?;
+        let text = |name: &str| match jwk.get(name) {
+            None => Some(None),
+            Some(value) => value.as_str().map(Some),
+        };
+        let key_ops = match jwk.get("key_ops") {
+            None => None,
+            Some(ops) => Some(
+                ops.as_array()?
+                    .iter()
+                    .map(serde_json::Value::as_str)
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+        };
+        Some(Self {
+            kty: text("kty")??,
+            kid: text("kid")?,
+            usage: text("use")?,
+            alg: text("alg")?,
+            key_ops,
+            n: text("n")?,
+            e: text("e")?,
+        })
+    }
 }
 
 impl KeySet {
@@ -73,8 +145,8 @@ impl KeySet {
         let doc: JwksDocument = serde_json::from_str(body).map_err(|_| JwksError::Malformed)?;
         let keys: Vec<VerificationKey> = doc
             .keys
-            .into_iter()
-            .filter_map(|value| serde_json::from_value::<RawJwk>(value).ok())
+            .iter()
+            .filter_map(RawJwk::read)
             .filter(is_rs256_signing_key)
             .filter_map(|raw| rsa_key(&raw))
             .take(MAX_KEYS)
@@ -109,29 +181,22 @@ impl KeySet {
     }
 }
 
-fn is_rs256_signing_key(raw: &RawJwk) -> bool {
+fn is_rs256_signing_key(raw: &RawJwk<'_>) -> bool {
     raw.kty == "RSA"
-        && raw.usage.as_deref().is_none_or(|u| u == "sig")
-        && raw.alg.as_deref().is_none_or(|a| a == "RS256")
+        && raw.usage.is_none_or(|u| u == "sig")
+        && raw.alg.is_none_or(|a| a == "RS256")
         && raw
             .key_ops
             .as_ref()
-            .is_none_or(|ops| ops.iter().any(|op| op == "verify"))
+            .is_none_or(|ops| ops.contains(&"verify"))
 }
 
-fn rsa_key(raw: &RawJwk) -> Option<VerificationKey> {
-    let modulus = Base64UrlUnpadded::decode_vec(raw.n.as_deref()?).ok()?;
-    let exponent = Base64UrlUnpadded::decode_vec(raw.e.as_deref()?).ok()?;
-    let jwk = JsonWebKey::Rsa {
-        modulus: Cow::Owned(modulus),
-        public_exponent: Cow::Owned(exponent),
-        private_parts: None,
-    };
-    let key = RsaPublicKey::try_from(&jwk).ok()?;
-    // StrongKey refuses moduli under 2048 bits (RFC 7518 §3.3).
-    let key = StrongKey::try_from(key).ok()?;
+fn rsa_key(raw: &RawJwk<'_>) -> Option<VerificationKey> {
+    let modulus = Base64UrlUnpadded::decode_vec(raw.n?).ok()?;
+    let exponent = Base64UrlUnpadded::decode_vec(raw.e?).ok()?;
+    let key = RsaPublicKey::new(&modulus, &exponent)?;
     Some(VerificationKey {
-        kid: raw.kid.clone(),
+        kid: raw.kid.map(str::to_owned),
         key,
     })
 }
@@ -163,6 +228,29 @@ mod tests {
         assert_eq!(set.len(), 1);
         assert!(set.has_kid("good"));
         assert!(!set.has_kid("enc-key"));
+    }
+
+    #[test]
+    fn rsa_keys_are_checked_for_size_and_exponent() {
+        use rsa::traits::PublicKeyParts;
+        let key = TestKey::get(0);
+        let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
+        let parsed = RsaPublicKey::new(&[&[0, 0][..], &n].concat(), &e).unwrap();
+        assert_eq!(parsed.modulus(), &n[..], "leading zeros dropped");
+        assert_eq!(parsed.exponent(), &[1, 0, 1]);
+        let weak = TestKey::get(3);
+        assert_eq!(
+            RsaPublicKey::new(&weak.n().to_bytes_be(), &e),
+            None,
+            "1024 bits"
+        );
+        assert_eq!(RsaPublicKey::new(&[0xff; 513], &e), None, "4104 bits");
+        assert_eq!(RsaPublicKey::new(&n, &[1]), None, "e = 1");
+        assert_eq!(RsaPublicKey::new(&n, &[1, 0, 0]), None, "even e");
+        assert_eq!(RsaPublicKey::new(&n, &[1; 9]), None, "e wider than 64 bits");
+        let mut even = n.clone();
+        *even.last_mut().unwrap() &= 0xfe;
+        assert_eq!(RsaPublicKey::new(&even, &e), None, "even modulus");
     }
 
     #[test]

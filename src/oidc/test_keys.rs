@@ -88,3 +88,30 @@ pub fn sign_hs256(secret: &[u8], claims: &serde_json::Value) -> String {
     mac.update(input.as_bytes());
     format!("{input}.{}", b64(&mac.finalize().into_bytes()))
 }
+
+/// The native stand-in for the Worker's WebCrypto verifier: the `rsa` crate's RS256.
+pub struct RsaCrateVerifier;
+
+impl crate::platform::SignatureVerifier for RsaCrateVerifier {
+    fn verify_rs256<'a>(
+        &'a self,
+        key: &'a crate::oidc::jwks::RsaPublicKey,
+        message: &'a [u8],
+        signature: &'a [u8],
+    ) -> futures_util::future::LocalBoxFuture<'a, bool> {
+        let public = rsa::RsaPublicKey::new(
+            rsa::BigUint::from_bytes_be(key.modulus()),
+            rsa::BigUint::from_bytes_be(key.exponent()),
+        );
+        let valid = public.is_ok_and(|public| {
+            public
+                .verify(
+                    Pkcs1v15Sign::new::<Sha256>(),
+                    &Sha256::digest(message),
+                    signature,
+                )
+                .is_ok()
+        });
+        Box::pin(async move { valid })
+    }
+}

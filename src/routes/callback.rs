@@ -96,8 +96,16 @@ async fn complete<K: KeyValueStore, H: HttpClient, S: Settings>(
     let tokens = provider::exchange_code(ctx.http, config, code, &login.verifier).await?;
     let raw_id_token = tokens.id_token.as_deref().unwrap_or_default();
     let nonce = NonceRule::Required(&login.nonce);
-    let id_token =
-        provider::verify_id_token(ctx.http, ctx.keys, config, raw_id_token, nonce, ctx.now).await?;
+    let id_token = provider::verify_id_token(
+        ctx.http,
+        ctx.verifier,
+        ctx.keys,
+        config,
+        raw_id_token,
+        nonce,
+        ctx.now,
+    )
+    .await?;
     let userinfo =
         provider::fetch_userinfo(ctx.http, config, &tokens.access_token, id_token.subject())
             .await?;

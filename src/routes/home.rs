@@ -23,7 +23,7 @@ pub async fn show<K: KeyValueStore, H: HttpClient, S: Settings>(
                 .no_store()
                 .with_reason("profile");
             if let Ok(Some(logout)) = config::logout_url(ctx.settings) {
-                reply = reply.allow_form_target(&logout.origin().ascii_serialization());
+                reply = reply.allow_form_target(logout.origin());
             }
             Ok(reply)
         }

@@ -1,7 +1,5 @@
 //! `GET /login`: start an Authorization Code flow with state, nonce and PKCE.
 
-use url::Url;
-
 use super::Context;
 use crate::config::{Config, Settings};
 use crate::cookies::PendingLogins;
@@ -47,35 +45,33 @@ fn requested_return_to(query: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// A same-origin path to come back to after sign-in, or `/`. Refuses anything a browser
-/// could read as another origin: `//host`, `/\host`, schemes, backslashes, control
-/// characters; then checks that resolving it keeps the origin.
+/// A same-origin path to come back to after sign-in, or `/`. Only a path (with an optional
+/// query) is accepted: it must start with exactly one `/`, and backslashes, control characters
+/// and whitespace are refused outright, because browsers read `//host` and `/\host` as other
+/// origins and strip tabs and newlines before they do. Other characters outside a URL's
+/// plain set are percent-encoded; a fragment is dropped (it never reaches the server anyway).
 pub fn safe_return_to(requested: Option<&str>) -> String {
-    let Some(path) = requested else {
+    let Some(requested) = requested else {
         return "/".to_owned();
     };
+    let path = requested.split('#').next().unwrap_or_default();
     let plausible = path.starts_with('/')
         && !path.starts_with("//")
         && path.len() <= MAX_RETURN_TO_BYTES
         && !path.contains('\\')
-        && !path.chars().any(char::is_control);
+        && !path.chars().any(|c| c.is_control() || c.is_whitespace());
     if !plausible {
         return "/".to_owned();
     }
-    let Ok(base) = Url::parse("https://origin.invalid/") else {
-        return "/".to_owned();
-    };
-    match base.join(path) {
-        Ok(url) if url.origin() == base.origin() => {
-            let mut out = url.path().to_owned();
-            if let Some(query) = url.query() {
-                out.push('?');
-                out.push_str(query);
-            }
-            out
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_graphic() && !b"\"<>^`{|}".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
         }
-        _ => "/".to_owned(),
     }
+    out
 }
 
 #[cfg(test)]
@@ -86,7 +82,11 @@ mod tests {
     fn keeps_same_origin_paths() {
         assert_eq!(safe_return_to(Some("/some/page")), "/some/page");
         assert_eq!(safe_return_to(Some("/a?b=c&d=e")), "/a?b=c&d=e");
-        assert_eq!(safe_return_to(Some("/a/../b")), "/b");
+        assert_eq!(safe_return_to(Some("/a/../b")), "/a/../b");
+        assert_eq!(
+            safe_return_to(Some("/caf\u{e9}?q=<x>#frag")),
+            "/caf%C3%A9?q=%3Cx%3E"
+        );
         assert_eq!(safe_return_to(None), "/");
     }
 
