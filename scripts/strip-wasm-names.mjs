@@ -14,6 +14,9 @@ function readLeb(bytes, offset) {
   }
 }
 
+// `producers` and `target_features` only inform tools; the runtime ignores both.
+const STRIPPED = new Set(['name', 'producers', 'target_features']);
+
 const file = process.argv[2];
 const wasm = readFileSync(file);
 const kept = [wasm.subarray(0, 8)];
@@ -29,7 +32,7 @@ while (offset < wasm.length) {
     const [length, at] = readLeb(wasm, body);
     name = wasm.subarray(at, at + length).toString('utf8');
   }
-  if (name === 'name') removed += end - start;
+  if (STRIPPED.has(name)) removed += end - start;
   else kept.push(wasm.subarray(start, end));
   offset = end;
 }

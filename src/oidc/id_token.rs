@@ -4,7 +4,8 @@
 //! the header is readable) → [`SignedClaims`] (signature checked, claims not yet validated)
 //! → [`VerifiedIdToken`] (every rule passed; the only type whose claims can be read).
 
-use jwt_compact::{Claims, UntrustedToken};
+use base64ct::{Base64UrlUnpadded, Encoding};
+use jwt_compact::UntrustedToken;
 use serde_json::{Map, Value};
 
 use super::jwks::KeySet;
@@ -122,7 +123,15 @@ pub struct UnverifiedIdToken<'a> {
 
 /// Claims under a verified signature, not yet checked against the rules.
 pub struct SignedClaims {
-    claims: Claims<Map<String, Value>>,
+    claims: Map<String, Value>,
+    times: TimeClaims,
+}
+
+/// The registered time claims as seconds since the epoch (RFC 7519 §4.1.4–4.1.6).
+struct TimeClaims {
+    expires: Option<i64>,
+    not_before: Option<i64>,
+    issued_at: Option<i64>,
 }
 
 /// An ID token that passed every check. Claims are only reachable through this type.
@@ -168,11 +177,9 @@ impl<'a> UnverifiedIdToken<'a> {
                 .verify_rs256(&candidate.key, message, signature)
                 .await
             {
-                let claims = self
-                    .token
-                    .deserialize_claims_unchecked()
-                    .map_err(|_| IdTokenError::Malformed)?;
-                return Ok(SignedClaims { claims });
+                let claims = decode_claims(self.signing_input)?;
+                let times = TimeClaims::read(&claims)?;
+                return Ok(SignedClaims { claims, times });
             }
         }
         Err(IdTokenError::BadSignature)
@@ -182,17 +189,17 @@ impl<'a> UnverifiedIdToken<'a> {
 impl SignedClaims {
     /// Runs every claim check, in the order of OIDC Core §3.1.3.7.
     pub fn validate(self, expect: &Expectations<'_>) -> Result<VerifiedIdToken, IdTokenError> {
-        let custom = &self.claims.custom;
-        check_issuer(custom, expect.issuers)?;
-        check_audience(custom, expect.client_id)?;
-        check_authorized_party(custom, expect.client_id)?;
-        let expires_at = check_expiry(&self.claims, expect.now)?;
-        check_not_before(&self.claims, expect.now)?;
-        check_issued_at(&self.claims, expect.now)?;
-        let subject = check_subject(custom)?;
-        check_nonce(custom, expect.nonce)?;
+        let claims = &self.claims;
+        check_issuer(claims, expect.issuers)?;
+        check_audience(claims, expect.client_id)?;
+        check_authorized_party(claims, expect.client_id)?;
+        let expires_at = check_expiry(&self.times, expect.now)?;
+        check_not_before(&self.times, expect.now)?;
+        check_issued_at(&self.times, expect.now)?;
+        let subject = check_subject(claims)?;
+        check_nonce(claims, expect.nonce)?;
         Ok(VerifiedIdToken {
-            claims: all_claims(self.claims),
+            claims: self.claims,
             subject,
             expires_at,
         })
@@ -259,29 +266,54 @@ fn check_authorized_party(
     }
 }
 
-fn check_expiry(claims: &Claims<Map<String, Value>>, now: i64) -> Result<i64, IdTokenError> {
-    let exp = claims.expiration.ok_or(IdTokenError::Expired)?.timestamp();
+/// The payload of a token whose signature verified: a JSON object (RFC 7519 §7.2 step 10).
+fn decode_claims(signing_input: &str) -> Result<Map<String, Value>, IdTokenError> {
+    let payload = signing_input
+        .split_once('.')
+        .map(|(_, payload)| payload)
+        .ok_or(IdTokenError::Malformed)?;
+    let json = Base64UrlUnpadded::decode_vec(payload).map_err(|_| IdTokenError::Malformed)?;
+    serde_json::from_slice(&json).map_err(|_| IdTokenError::Malformed)
+}
+
+impl TimeClaims {
+    /// A time claim that is present must be a NumericDate (RFC 7519 §2): a JSON number,
+    /// possibly fractional (truncated to whole seconds).
+    fn read(claims: &Map<String, Value>) -> Result<Self, IdTokenError> {
+        let numeric_date = |name: &str| match claims.get(name) {
+            None => Ok(None),
+            Some(value) => value
+                .as_i64()
+                .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+                .map(Some)
+                .ok_or(IdTokenError::Malformed),
+        };
+        Ok(Self {
+            expires: numeric_date("exp")?,
+            not_before: numeric_date("nbf")?,
+            issued_at: numeric_date("iat")?,
+        })
+    }
+}
+
+fn check_expiry(times: &TimeClaims, now: i64) -> Result<i64, IdTokenError> {
+    let exp = times.expires.ok_or(IdTokenError::Expired)?;
     if now > exp.saturating_add(CLOCK_LEEWAY_SECS) {
         return Err(IdTokenError::Expired);
     }
     Ok(exp)
 }
 
-fn check_not_before(claims: &Claims<Map<String, Value>>, now: i64) -> Result<(), IdTokenError> {
-    match claims.not_before {
-        Some(nbf) if nbf.timestamp() > now.saturating_add(CLOCK_LEEWAY_SECS) => {
-            Err(IdTokenError::NotYetValid)
-        }
+fn check_not_before(times: &TimeClaims, now: i64) -> Result<(), IdTokenError> {
+    match times.not_before {
+        Some(nbf) if nbf > now.saturating_add(CLOCK_LEEWAY_SECS) => Err(IdTokenError::NotYetValid),
         _ => Ok(()),
     }
 }
 
-fn check_issued_at(claims: &Claims<Map<String, Value>>, now: i64) -> Result<(), IdTokenError> {
-    let iat = claims
-        .issued_at
-        .ok_or(IdTokenError::IssuedAtMissing)?
-        .timestamp();
-    let exp = claims.expiration.map_or(i64::MAX, |e| e.timestamp());
+fn check_issued_at(times: &TimeClaims, now: i64) -> Result<(), IdTokenError> {
+    let iat = times.issued_at.ok_or(IdTokenError::IssuedAtMissing)?;
+    let exp = times.expires.unwrap_or(i64::MAX);
     if iat > now.saturating_add(CLOCK_LEEWAY_SECS) || iat > exp {
         return Err(IdTokenError::IssuedAtInvalid);
     }
@@ -324,21 +356,6 @@ pub fn check_same_identity(
     } else {
         Err(IdTokenError::IdentityChanged)
     }
-}
-
-/// Every claim for display, with the registered time claims put back as numbers.
-fn all_claims(claims: Claims<Map<String, Value>>) -> Map<String, Value> {
-    let mut all = claims.custom;
-    for (name, time) in [
-        ("exp", claims.expiration),
-        ("nbf", claims.not_before),
-        ("iat", claims.issued_at),
-    ] {
-        if let Some(time) = time {
-            all.insert(name.to_owned(), Value::from(time.timestamp()));
-        }
-    }
-    all
 }
 
 #[cfg(test)]
