@@ -391,8 +391,12 @@ export async function startWranglerDev({
         await Promise.race([exitPromise, sleep(5_000)]);
       }
     }
-    // workerd may outlive wrangler briefly; make sure nothing is left in the group
+    // workerd may outlive wrangler briefly; make sure nothing is left in the group, and wait
+    // until it is gone (so that it no longer writes to the persist directory)
     try { process.kill(-child.pid, 'SIGKILL'); } catch { /* none left */ }
+    for (const end = Date.now() + 5_000; Date.now() < end; await sleep(50)) {
+      try { process.kill(-child.pid, 0); } catch { break; }
+    }
   };
 
   // Wait until the Worker answers.
