@@ -162,12 +162,13 @@ async function main(opts) {
     await Promise.allSettled(stoppers.splice(0).map((f) => f()));
     await Promise.allSettled(tempDirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
   };
+  let startup = null; // servers still starting are stopped once they are up
   let interrupted = false;
   const onSignal = (sig) => {
     if (interrupted) return;
     interrupted = true;
     say(`${sig}: stopping`);
-    stopAll().finally(() => process.exit(130));
+    Promise.resolve(startup).then(stopAll).finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -176,7 +177,7 @@ async function main(opts) {
   const floorPersist = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-floor-'));
   tempDirs.push(floorPersist);
   say(`starting the Worker on ${APP_PORT} (provider on ${PROVIDER_PORT}) and the floor on ${FLOOR_PORT}`);
-  const started = await Promise.allSettled([
+  startup = Promise.allSettled([
     startStack({
       workerPort: APP_PORT,
       providerPort: PROVIDER_PORT,
@@ -189,13 +190,17 @@ async function main(opts) {
       persistDir: floorPersist,
       keepOutput: false,
     }),
-  ]);
-  for (const s of started) {
-    if (s.status === 'fulfilled') {
-      stoppers.push(s.value.stop);
-      groups.add(s.value.wranglerPid ?? s.value.pid);
+  ]).then((settled) => {
+    for (const s of settled) {
+      if (s.status === 'fulfilled') {
+        stoppers.push(s.value.stop);
+        groups.add(s.value.wranglerPid ?? s.value.pid);
+      }
     }
-  }
+    return settled;
+  });
+  const started = await startup;
+  if (interrupted) await new Promise(() => {}); // the signal handler stops everything and exits
   const failedStart = started.find((s) => s.status === 'rejected');
   try {
     if (failedStart) throw failedStart.reason;
@@ -216,7 +221,7 @@ async function main(opts) {
       addFailures(await closedLoop({ concurrency, durationMs: warmupMs, op }));
       if (logged) {
         // the previous requests' log lines must not land in this phase
-        if (!(await tally.waitFor(ctx.appResponses))) errors.missingLogLines += ctx.appResponses - tally.lines;
+        await tally.waitFor(ctx.appResponses);
         tally.begin();
       }
       const responsesBefore = ctx.appResponses;
@@ -228,9 +233,7 @@ async function main(opts) {
       const self0 = process.cpuUsage();
       const run = await closedLoop({ concurrency, durationMs, op });
       let log = null;
-      if (logged) {
-        if (!(await tally.waitFor(ctx.appResponses))) errors.missingLogLines += ctx.appResponses - tally.lines;
-      }
+      if (logged) await tally.waitFor(ctx.appResponses);
       const cpu = cpuBetween(cpu0, sampleCpu(cpuOf.pid, cpuOf.port));
       const self = process.cpuUsage(self0);
       cpu.byRole.bench = (self.user + self.system) / 1000; // this process: the clients and the provider
@@ -326,9 +329,8 @@ async function main(opts) {
     });
 
     // every Worker response must have had its log line
-    if (!(await tally.waitFor(ctx.appResponses, 5_000))) {
-      errors.missingLogLines = Math.max(errors.missingLogLines, ctx.appResponses - tally.lines);
-    }
+    await tally.waitFor(ctx.appResponses, 5_000);
+    errors.missingLogLines = Math.max(0, ctx.appResponses - tally.lines);
     return {
       opts,
       sizes,
