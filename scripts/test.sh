@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: formatting and lints, native unit tests, then the release Worker in
-# `wrangler dev` against a local OpenID Provider, over HTTP and in headless Chromium.
+# Runs every test: formatting and lints, native unit tests, the upload size budget, then the
+# release Worker in `wrangler dev` against a local OpenID Provider, over HTTP and in headless
+# Chromium, and a short benchmark run. UPLOAD_BUDGET_KB overrides the gzip upload budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,6 +18,9 @@ cargo test --quiet
 echo "== release build"
 bash scripts/build.sh
 
+echo "== upload size budget"
+node scripts/upload-size.mjs --max-gzip-kb "${UPLOAD_BUDGET_KB:-150}"
+
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing Debian's chromium for the browser test"
@@ -30,3 +34,6 @@ fi
 echo "== end-to-end (wrangler dev + local OpenID Provider) and browser tests"
 export WRANGLER_SEND_METRICS=false
 node --test --test-concurrency=1 tests/e2e/*.test.mjs tests/browser/*.test.mjs
+
+echo "== benchmark smoke run"
+node tests/bench/bench.mjs --smoke

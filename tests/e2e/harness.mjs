@@ -307,11 +307,137 @@ export function runWrangler(args, { timeoutMs = 60_000 } = {}) {
 }
 
 /**
+ * Start `wrangler dev` for a Worker on 127.0.0.1:`port` and resolve once it answers GET /.
+ *
+ * `vars`: `--var NAME:VALUE` settings; `configArgs`: e.g. ['--config', 'path/wrangler.toml']
+ * (default: ./wrangler.toml, or E2E_WRANGLER_CONFIG). Every line wrangler (and so the Worker)
+ * prints goes to `onLine(line)`, colour codes removed; the whole output is also kept for
+ * `output()` unless `keepOutput` is false (then only its tail is, for error messages).
+ * `onReady(response)` sees the readiness probe's response. Runs in its own process group, so
+ * `stop()` ends wrangler and its workerd processes together.
+ */
+export async function startWranglerDev({
+  port,
+  vars = {},
+  persistDir,
+  configArgs = CONFIG_ARGS,
+  readyTimeoutMs = 120_000,
+  keepOutput = true,
+  onLine,
+  onReady,
+}) {
+  const args = [
+    WRANGLER, 'dev',
+    '--port', String(port),
+    '--ip', '127.0.0.1',
+    '--inspector-port', String(port + 1000),
+    ...(persistDir ? ['--persist-to', persistDir] : []),
+    // Not 'info': wrangler ranks 'log' above 'info' (error < warn < info < log < debug), so at
+    // 'info' every console.log() line of the Worker is dropped and only its console.info/
+    // warn/error lines show. 'log' keeps all of them, which the log checks need.
+    '--log-level', process.env.E2E_WRANGLER_LOG_LEVEL || 'log',
+    '--show-interactive-dev-session=false',
+    ...configArgs,
+  ];
+  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
+
+  let output = '';
+  let tail = '';
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      WRANGLER_SEND_METRICS: 'false',
+      CI: 'true',
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
+    },
+    detached: true, // own process group, so stop() can end wrangler and workerd together
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding('utf8');
+    let partial = '';
+    stream.on('data', (d) => {
+      if (keepOutput) output += d;
+      else tail = (tail + d).slice(-16_000);
+      if (!onLine) return;
+      const lines = (partial + d).split('\n');
+      partial = lines.pop();
+      for (const line of lines) onLine(stripAnsi(line));
+    });
+    stream.on('end', () => {
+      if (onLine && partial) onLine(stripAnsi(partial));
+      partial = '';
+    });
+  }
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve(exited);
+    });
+  });
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (exited === null) {
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+      const t = await Promise.race([exitPromise, sleep(10_000).then(() => 'timeout')]);
+      if (t === 'timeout') {
+        try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+        await Promise.race([exitPromise, sleep(5_000)]);
+      }
+    }
+    // workerd may outlive wrangler briefly; make sure nothing is left in the group, and wait
+    // until it is gone (so that it no longer writes to the persist directory)
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* none left */ }
+    for (const end = Date.now() + 5_000; Date.now() < end; await sleep(50)) {
+      try { process.kill(-child.pid, 0); } catch { break; }
+    }
+  };
+
+  // Wait until the Worker answers.
+  const deadline = Date.now() + readyTimeoutMs;
+  let ready = false;
+  while (Date.now() < deadline) {
+    if (exited !== null) break;
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { redirect: 'manual', signal: AbortSignal.timeout(5_000) });
+      await res.arrayBuffer();
+      onReady?.(res);
+      ready = true;
+      break;
+    } catch {
+      await sleep(500);
+    }
+  }
+  if (!ready) {
+    const why = exited !== null ? `wrangler exited (${JSON.stringify(exited)})` : `not ready after ${readyTimeoutMs} ms`;
+    await stop();
+    throw new Error(`worker on port ${port}: ${why}\n--- wrangler output ---\n${stripAnsi((keepOutput ? output : tail).slice(-8000))}`);
+  }
+
+  return {
+    child,
+    pid: child.pid,
+    /** Everything printed so far ('' when keepOutput is false). */
+    output: () => output,
+    exited: () => exited,
+    stop,
+  };
+}
+
+/**
  * Start provider + `wrangler dev`. Resolves once the Worker answers HTTP.
  *
  * `provider`: 'oidc' (default: the oidc-provider based Webex look-alike, with a login form) or
  * 'rogue' (tests/provider/rogue.mjs: no login form, switchable misbehaviour).
  * `vars`: extra `--var NAME:VALUE` settings for the Worker (they override the defaults).
+ * `onOutputLine`, `keepOutput`: see startWranglerDev (with keepOutput false, the log helpers
+ * below see nothing).
  */
 export async function startStack({
   workerPort,
@@ -319,6 +445,8 @@ export async function startStack({
   readyTimeoutMs = 120_000,
   provider: providerKind = 'oidc',
   vars: extraVars = {},
+  keepOutput = true,
+  onOutputLine,
 }) {
   const workerOrigin = `http://localhost:${workerPort}`;
   const redirectUri = `${workerOrigin}/oauth`;
@@ -352,45 +480,6 @@ export async function startStack({
     REDIRECT_URI: redirectUri,
     ...extraVars,
   };
-  const args = [
-    WRANGLER, 'dev',
-    '--port', String(workerPort),
-    '--ip', '127.0.0.1',
-    '--inspector-port', String(workerPort + 1000),
-    '--persist-to', persistDir,
-    // Not 'info': wrangler ranks 'log' above 'info' (error < warn < info < log < debug), so at
-    // 'info' every console.log() line of the Worker is dropped and only its console.info/
-    // warn/error lines show. 'log' keeps all of them, which the log checks need.
-    '--log-level', process.env.E2E_WRANGLER_LOG_LEVEL || 'log',
-    '--show-interactive-dev-session=false',
-    ...CONFIG_ARGS,
-  ];
-  for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-
-  let output = '';
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      WRANGLER_SEND_METRICS: 'false',
-      CI: 'true',
-      NO_COLOR: '1',
-      FORCE_COLOR: '0',
-    },
-    detached: true, // own process group, so stop() can end wrangler and workerd together
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve(exited);
-    });
-  });
 
   // Every response that came from the Worker itself (all of its responses carry a
   // Content-Security-Policy; workerd's own refusals do not), for the one-log-line-per-request
@@ -403,44 +492,35 @@ export async function startStack({
     }
   };
 
+  const cleanUp = async () => {
+    await provider.close();
+    await fs.rm(persistDir, { recursive: true, force: true }).catch(() => {});
+  };
+  let dev;
+  try {
+    dev = await startWranglerDev({
+      port: workerPort,
+      vars,
+      persistDir,
+      readyTimeoutMs,
+      keepOutput,
+      onLine: onOutputLine,
+      onReady: (res) => {
+        if (res.headers.get('content-security-policy')) workerResponses.push({ method: 'GET', route: '/', status: res.status });
+      },
+    });
+  } catch (err) {
+    await cleanUp();
+    throw err;
+  }
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    if (exited === null) {
-      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
-      const t = await Promise.race([exitPromise, sleep(10_000).then(() => 'timeout')]);
-      if (t === 'timeout') {
-        try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
-        await Promise.race([exitPromise, sleep(5_000)]);
-      }
-    }
-    // workerd may outlive wrangler briefly; make sure nothing is left in the group
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* none left */ }
-    await provider.close();
-    await fs.rm(persistDir, { recursive: true, force: true }).catch(() => {});
+    await dev.stop();
+    await cleanUp();
   };
-
-  // Wait until the Worker answers.
-  const deadline = Date.now() + readyTimeoutMs;
-  let ready = false;
-  while (Date.now() < deadline) {
-    if (exited !== null) break;
-    try {
-      const res = await fetch(`http://127.0.0.1:${workerPort}/`, { redirect: 'manual', signal: AbortSignal.timeout(5_000) });
-      await res.arrayBuffer();
-      if (res.headers.get('content-security-policy')) workerResponses.push({ method: 'GET', route: '/', status: res.status });
-      ready = true;
-      break;
-    } catch {
-      await sleep(500);
-    }
-  }
-  if (!ready) {
-    const why = exited !== null ? `wrangler exited (${JSON.stringify(exited)})` : `not ready after ${readyTimeoutMs} ms`;
-    await stop();
-    throw new Error(`worker on port ${workerPort}: ${why}\n--- wrangler output ---\n${stripAnsi(output.slice(-8000))}`);
-  }
+  const output = () => dev.output();
 
   const seenCodes = new Set();
 
@@ -453,18 +533,20 @@ export async function startStack({
     clientSecret,
     persistDir,
     seenCodes,
+    /** The wrangler process (its workerd processes are its descendants). */
+    wranglerPid: dev.pid,
     /** Responses the Worker produced for this stack's browsers (see observe above). */
     workerResponses,
 
     /** Everything wrangler (and so the Worker) printed so far, colour codes removed. */
-    logs: () => stripAnsi(output),
+    logs: () => stripAnsi(output()),
     /** A marker for logsSince(). */
-    logMark: () => output.length,
-    logsSince: (mark) => stripAnsi(output.slice(mark)),
+    logMark: () => output().length,
+    logsSince: (mark) => stripAnsi(output().slice(mark)),
     /** JSON objects logged by the Worker (lines that parse as JSON objects). */
     jsonLogs(since = 0) {
       const out = [];
-      for (const line of stripAnsi(output.slice(since)).split('\n')) {
+      for (const line of stripAnsi(output().slice(since)).split('\n')) {
         const i = line.indexOf('{');
         if (i === -1) continue;
         try {
@@ -478,10 +560,10 @@ export async function startStack({
     async waitForLog(needle, mark = 0, timeoutMs = 5_000) {
       const end = Date.now() + timeoutMs;
       while (Date.now() < end) {
-        if (stripAnsi(output.slice(mark)).includes(needle)) return true;
+        if (stripAnsi(output().slice(mark)).includes(needle)) return true;
         await sleep(100);
       }
-      return stripAnsi(output.slice(mark)).includes(needle);
+      return stripAnsi(output().slice(mark)).includes(needle);
     },
 
     stop,
@@ -570,7 +652,7 @@ export async function startStack({
     async login(browser, options) {
       const begun = await stack.beginLogin(browser, options);
       const callback = await stack.completeLogin(browser, begun.callbackUrl);
-      assert.equal(callback.status, 302, `callback: expected 302, got ${callback.status}\n${textOf(callback.text).slice(0, 800)}\n--- recent worker logs ---\n${stripAnsi(output.slice(-3000))}`);
+      assert.equal(callback.status, 302, `callback: expected 302, got ${callback.status}\n${textOf(callback.text).slice(0, 800)}\n--- recent worker logs ---\n${stripAnsi(output().slice(-3000))}`);
       assert.equal(new URL(callback.location).pathname, '/', `callback should redirect to /, got ${callback.location}`);
       assert.equal(new URL(callback.location).origin, workerOrigin);
       const home = await browser.request(stack.url('/'));
@@ -616,7 +698,7 @@ export async function startStack({
     /** Assert the Worker's output never contains the client secret, a code or a token. */
     assertLogsClean() {
       const s = stack.secretsSeen();
-      const logs = stripAnsi(output);
+      const logs = stripAnsi(output());
       assert.ok(!logs.includes(s.clientSecret), 'worker logs contain the client secret');
       for (const code of s.codes) {
         assert.ok(!logs.includes(code), `worker logs contain an authorization code (${code.slice(0, 4)}...)`);
