@@ -152,12 +152,12 @@ fn into_response(reply: Reply) -> Result<web_sys::Response, JsValue> {
 struct WorkerSettings<'a>(&'a Env);
 
 impl Settings for WorkerSettings<'_> {
+    /// Vars and secrets are both plain strings on `env`. Read directly: the `worker` crate's
+    /// accessors build an error message for every setting that is not set, on every request.
     fn get(&self, name: &str) -> Option<String> {
-        self.0
-            .var(name)
-            .map(|v| v.to_string())
-            .or_else(|_| self.0.secret(name).map(|s| s.to_string()))
+        Reflect::get(self.0, &JsValue::from_str(name))
             .ok()
+            .and_then(|value| value.as_string())
     }
 }
 

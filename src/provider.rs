@@ -3,6 +3,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use futures_util::future::poll_fn;
 
 use serde_json::{Map, Value};
 
@@ -30,6 +33,51 @@ pub struct KeyCache {
     /// When the last refetch *started*: requests arriving while it is in flight must not
     /// start their own, or a burst of forged tokens fans out into a burst of fetches.
     last_refetch_started: Cell<Option<i64>>,
+    /// The fetch a cold isolate is making: requests arriving meanwhile wait for it instead of
+    /// each fetching the same keys (at most one fetch per isolate per cache lifetime).
+    in_flight: RefCell<Option<Rc<InFlight>>>,
+}
+
+/// A JWKS fetch in progress, and who waits for it.
+#[derive(Default)]
+struct InFlight {
+    finished: Cell<bool>,
+    waiting: RefCell<Vec<Waker>>,
+}
+
+impl InFlight {
+    fn finish(&self) {
+        self.finished.set(true);
+        for waker in self.waiting.borrow_mut().drain(..) {
+            waker.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            if self.finished.get() {
+                Poll::Ready(())
+            } else {
+                self.waiting.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// Ends the flight however the fetching request ends, even if its future is dropped
+/// mid-fetch: waiters must never be left waiting on a fetch nobody is making.
+struct FlightGuard<'a> {
+    cache: &'a KeyCache,
+    flight: Rc<InFlight>,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        self.cache.in_flight.borrow_mut().take();
+        self.flight.finish();
+    }
 }
 
 struct CachedKeys {
@@ -76,6 +124,34 @@ impl KeyCache {
             fetched_at: now,
         });
         Ok(keys)
+    }
+
+    /// Cached keys, or fresh ones: fetched by the first request that finds none, waited for
+    /// by the requests that arrive while that fetch runs.
+    async fn current_or_fetch(
+        &self,
+        http: &impl HttpClient,
+        config: &Config,
+        now: i64,
+    ) -> Result<(Rc<KeySet>, i64), JwksError> {
+        let url = config.jwks_url.as_str();
+        if let Some(cached) = self.current(url, now) {
+            return Ok(cached);
+        }
+        let running = self.in_flight.borrow().clone();
+        if let Some(running) = running {
+            running.wait().await;
+            return self
+                .current(url, now)
+                .ok_or_else(|| JwksError::Unavailable("the concurrent key fetch failed".into()));
+        }
+        let flight = Rc::new(InFlight::default());
+        *self.in_flight.borrow_mut() = Some(Rc::clone(&flight));
+        let _guard = FlightGuard {
+            cache: self,
+            flight,
+        };
+        Ok((self.fetch(http, config, now).await?, now))
     }
 
     /// Claims the right to refetch, at most once per cooldown since the keys were fetched
@@ -141,10 +217,7 @@ pub async fn verify_id_token(
         nonce,
         now,
     };
-    let (keys, fetched_at) = match cache.current(config.jwks_url.as_str(), now) {
-        Some(cached) => cached,
-        None => (cache.fetch(http, config, now).await?, now),
-    };
+    let (keys, fetched_at) = cache.current_or_fetch(http, config, now).await?;
     match token.verify_signature(&keys, verifier).await {
         Ok(signed) => Ok(signed.validate(&expect)?),
         Err(IdTokenError::BadSignature) if cache.claim_refetch(fetched_at, now) => {

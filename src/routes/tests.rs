@@ -588,6 +588,32 @@ fn jwks_is_fetched_once_and_refetched_after_rotation_with_a_cooldown() {
 }
 
 #[test]
+fn a_cold_isolate_fetches_the_keys_once_for_concurrent_logins() {
+    let world = World::new();
+    let callbacks: Vec<Incoming> = (0..5)
+        .map(|_| {
+            let target = world.start_login();
+            world.incoming("GET", &target, &[])
+        })
+        .collect();
+    let ctx = world.context();
+    let replies = block_on(futures::future::join_all(
+        callbacks.iter().map(|req| handle(req, &ctx)),
+    ));
+    // The fake provider puts the latest login's nonce in every ID token, so only that login
+    // completes; every signature verified, with the keys of one fetch.
+    let reasons: Vec<&str> = replies.iter().map(|r| r.reason).collect();
+    assert!(
+        reasons
+            .iter()
+            .all(|r| *r == "login_complete" || *r == "id_token_nonce"),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&"login_complete"));
+    assert_eq!(world.provider.calls_to("/v1/verification"), 1);
+}
+
+#[test]
 fn concurrent_forged_tokens_share_one_rate_limited_refetch() {
     let world = World::new();
     assert_eq!(world.login().status, 302);
