@@ -19,8 +19,8 @@ use crate::error::AppError;
 use crate::http::{split_request_url, Incoming, Reply};
 use crate::oidc::jwks::RsaPublicKey;
 use crate::platform::{
-    self, HttpClient, KeyValueStore, OutboundRequest, OutboundResponse, SignatureVerifier,
-    StoreError, TransportError,
+    self, Crypto, HttpClient, KeyValueStore, OutboundRequest, OutboundResponse, StoreError,
+    TransportError,
 };
 use crate::provider::KeyCache;
 use crate::routes::{self, Context};
@@ -59,7 +59,7 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> 
             http: &WorkersFetch { usage: &usage },
             settings: &WorkerSettings(&env),
             keys: &keys,
-            verifier: &WebCrypto,
+            crypto: &WebCrypto,
             now: (started / 1000) as i64,
         };
         routes::handle(&incoming, &ctx).await
@@ -296,10 +296,10 @@ async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, T
     })
 }
 
-/// RS256 through the runtime's WebCrypto: native RSA, and the imported key is reused.
+/// The runtime's WebCrypto: native RSA and AES-GCM; imported RSA keys are reused.
 struct WebCrypto;
 
-impl SignatureVerifier for WebCrypto {
+impl Crypto for WebCrypto {
     fn verify_rs256<'a>(
         &'a self,
         key: &'a RsaPublicKey,
@@ -323,6 +323,26 @@ impl SignatureVerifier for WebCrypto {
                 .await
                 .is_ok_and(|valid| valid.as_bool() == Some(true))
         })
+    }
+
+    fn aes256gcm_seal<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        nonce: &'a [u8; 12],
+        aad: &'a [u8],
+        plaintext: &'a [u8],
+    ) -> LocalBoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(aes_gcm(AesOperation::Encrypt, key, nonce, aad, plaintext))
+    }
+
+    fn aes256gcm_open<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        nonce: &'a [u8; 12],
+        aad: &'a [u8],
+        sealed: &'a [u8],
+    ) -> LocalBoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(aes_gcm(AesOperation::Decrypt, key, nonce, aad, sealed))
     }
 }
 
@@ -373,4 +393,43 @@ async fn imported_key(key: &RsaPublicKey) -> Option<web_sys::CryptoKey> {
         imported.push((key.modulus().to_vec(), handle.clone()));
     });
     Some(handle)
+}
+
+#[derive(Clone, Copy)]
+enum AesOperation {
+    Encrypt,
+    Decrypt,
+}
+
+/// One AES-256-GCM operation (128-bit tag appended to the ciphertext, as RustCrypto does).
+/// The key is imported per call: each browser's records have their own key.
+async fn aes_gcm(
+    operation: AesOperation,
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    data: &[u8],
+) -> Option<Vec<u8>> {
+    let subtle = subtle_crypto()?;
+    let usage = match operation {
+        AesOperation::Encrypt => "encrypt",
+        AesOperation::Decrypt => "decrypt",
+    };
+    let usages = js_sys::Array::of1(&usage.into());
+    let raw_key = Uint8Array::from(&key[..]);
+    let import = subtle
+        .import_key_with_str("raw", &raw_key, "AES-GCM", false, &usages)
+        .ok()?;
+    let handle: web_sys::CryptoKey = JsFuture::from(import).await.ok()?.dyn_into().ok()?;
+    let algorithm = js_sys::Object::new();
+    Reflect::set(&algorithm, &"name".into(), &"AES-GCM".into()).ok()?;
+    Reflect::set(&algorithm, &"iv".into(), &Uint8Array::from(&nonce[..])).ok()?;
+    Reflect::set(&algorithm, &"additionalData".into(), &Uint8Array::from(aad)).ok()?;
+    let promise = match operation {
+        AesOperation::Encrypt => subtle.encrypt_with_object_and_u8_array(&algorithm, &handle, data),
+        AesOperation::Decrypt => subtle.decrypt_with_object_and_u8_array(&algorithm, &handle, data),
+    }
+    .ok()?;
+    let result = JsFuture::from(promise).await.ok()?;
+    Some(Uint8Array::new(&result).to_vec())
 }

@@ -17,6 +17,8 @@ pub enum AppError {
     Storage,
     /// The platform's random number generator failed.
     Randomness,
+    /// The platform's cipher failed to seal a record.
+    Sealing,
     /// The provider redirected back with `error` (e.g. the user declined).
     ProviderDenied {
         error: String,
@@ -44,7 +46,7 @@ pub enum AppError {
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            Self::Config(_) | Self::Randomness => 500,
+            Self::Config(_) | Self::Randomness | Self::Sealing => 500,
             Self::Storage => 503,
             Self::ProviderDenied { .. }
             | Self::Callback(_)
@@ -64,6 +66,7 @@ impl AppError {
             Self::Config(_) => "config_invalid",
             Self::Storage => "kv_unavailable",
             Self::Randomness => "rng_unavailable",
+            Self::Sealing => "seal_failed",
             Self::ProviderDenied { .. } => "provider_error",
             Self::Callback(e) => e.code(),
             Self::LoginCookieMissing => "login_cookie_missing",
@@ -83,7 +86,7 @@ impl AppError {
     pub fn title(&self) -> &'static str {
         match self {
             Self::Config(_) => "This sign-in is not set up correctly",
-            Self::Storage | Self::Randomness => "Sign-in is unavailable right now",
+            Self::Storage | Self::Randomness | Self::Sealing => "Sign-in is unavailable right now",
             Self::ProviderDenied { .. } => "Sign-in was not completed",
             Self::Callback(_)
             | Self::LoginCookieMissing
@@ -106,6 +109,7 @@ impl AppError {
             Self::Config(e) => format!("The setting {} {}. The site owner needs to fix it.", e.setting, e.problem),
             Self::Storage => "Session storage did not answer. Please try again in a moment.".into(),
             Self::Randomness => "The server could not generate secure random values. Please try again.".into(),
+            Self::Sealing => "The server could not encrypt your sign-in state. Please try again.".into(),
             Self::ProviderDenied { error, .. } if error == "access_denied" => {
                 "You declined the request, or Webex did not allow it. Nothing was shared.".into()
             }
@@ -194,6 +198,15 @@ impl From<crate::platform::StoreError> for AppError {
         Self::Storage
     }
 }
+impl From<crate::sessions::seal::SealError> for AppError {
+    fn from(error: crate::sessions::seal::SealError) -> Self {
+        match error {
+            crate::sessions::seal::SealError::Randomness => Self::Randomness,
+            crate::sessions::seal::SealError::Cipher => Self::Sealing,
+        }
+    }
+}
+
 impl From<getrandom::Error> for AppError {
     fn from(_: getrandom::Error) -> Self {
         Self::Randomness

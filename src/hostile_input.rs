@@ -11,7 +11,7 @@ use crate::oidc::callback::{Callback, MAX_PARAM_BYTES};
 use crate::oidc::id_token::{Expectations, NonceRule, UnverifiedIdToken};
 use crate::oidc::jwks::KeySet;
 use crate::oidc::secrets::Nonce;
-use crate::oidc::test_keys::{b64, jwk_json, jwks_json, sign_rs256, RsaCrateVerifier, TestKey};
+use crate::oidc::test_keys::{b64, jwk_json, jwks_json, sign_rs256, RustCrypto, TestKey};
 use crate::oidc::{token, userinfo};
 use crate::pages;
 use crate::platform::OutboundResponse;
@@ -91,7 +91,7 @@ proptest! {
     fn arbitrary_jwt_text_never_verifies(raw in nasty_string(30)) {
         let keys = KeySet::parse(&jwks_json(&[jwk_json(TestKey::get(0), None, None, None)])).unwrap();
         if let Ok(token) = UnverifiedIdToken::parse(&raw) {
-            prop_assert!(block_on(token.verify_signature(&keys, &RsaCrateVerifier)).is_err());
+            prop_assert!(block_on(token.verify_signature(&keys, &RustCrypto)).is_err());
         }
     }
 
@@ -100,7 +100,7 @@ proptest! {
         let keys = KeySet::parse(&jwks_json(&[jwk_json(TestKey::get(0), None, None, None)])).unwrap();
         let raw = format!("{}.{}.{}", b64(header.to_string().as_bytes()), b64(&payload), b64(&sig));
         if let Ok(token) = UnverifiedIdToken::parse(&raw) {
-            prop_assert!(block_on(token.verify_signature(&keys, &RsaCrateVerifier)).is_err());
+            prop_assert!(block_on(token.verify_signature(&keys, &RustCrypto)).is_err());
         }
     }
 
@@ -123,10 +123,10 @@ proptest! {
     #[test]
     fn session_records_from_kv_never_panic(raw in prop_oneof![nasty_string(20), json_value().prop_map(|v| v.to_string())]) {
         let key = crate::sessions::seal::SealKey::generate().unwrap();
-        prop_assert!(sessions::open_session(&key, "session:k", &raw).is_none());
+        prop_assert!(block_on(sessions::open_session(&RustCrypto, &key, "session:k", &raw)).is_none());
         let _ = crate::cookies::SessionCookie::from_header(&raw);
         let _ = crate::cookies::PendingLogins::from_header(&raw);
-        prop_assert!(sessions::open_login(&key, "login:k", &raw).is_none());
+        prop_assert!(block_on(sessions::open_login(&RustCrypto, &key, "login:k", &raw)).is_none());
     }
 
     #[test]
@@ -158,7 +158,7 @@ proptest! {
         let nonce = Nonce::from_untrusted("n");
         let expect = Expectations { issuers: &issuers, client_id: "c", nonce: NonceRule::Required(&nonce), now: 1_500_000_000 };
         if let Ok(parsed) = UnverifiedIdToken::parse(&token) {
-            if let Ok(signed) = block_on(parsed.verify_signature(&keys, &RsaCrateVerifier)) {
+            if let Ok(signed) = block_on(parsed.verify_signature(&keys, &RustCrypto)) {
                 let _ = signed.validate(&expect);
             }
         }
@@ -168,7 +168,7 @@ proptest! {
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).unwrap();
         if let Ok(parsed) = UnverifiedIdToken::parse(&tampered) {
-            if let Ok(signed) = block_on(parsed.verify_signature(&keys, &RsaCrateVerifier)) {
+            if let Ok(signed) = block_on(parsed.verify_signature(&keys, &RustCrypto)) {
                 prop_assert!(signed.validate(&expect).is_err(), "a tampered token passed every check");
             }
         }

@@ -76,11 +76,12 @@ impl OutboundResponse {
     }
 }
 
-/// RS256 signature checks: RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3). The Worker hands
-/// them to the runtime's WebCrypto (native code, and it keeps imported keys for the isolate);
-/// tests use the `rsa` crate. A boxed future keeps this usable as a trait object, so routes do
-/// not grow a fourth type parameter.
-pub trait SignatureVerifier {
+/// The cryptography the Worker borrows from its platform: RS256 signature checks
+/// (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3) and AES-256-GCM for records at rest. The
+/// Worker hands both to the runtime's WebCrypto (native code; imported RSA keys are kept for
+/// the isolate); tests use the RustCrypto crates. Boxed futures keep this usable as a trait
+/// object, so routes do not grow another type parameter.
+pub trait Crypto {
     /// True only for a valid signature by `key` over `message`; any failure is false.
     fn verify_rs256<'a>(
         &'a self,
@@ -88,4 +89,22 @@ pub trait SignatureVerifier {
         message: &'a [u8],
         signature: &'a [u8],
     ) -> LocalBoxFuture<'a, bool>;
+
+    /// `ciphertext || tag` (16 bytes), or `None` if the platform failed.
+    fn aes256gcm_seal<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        nonce: &'a [u8; 12],
+        aad: &'a [u8],
+        plaintext: &'a [u8],
+    ) -> LocalBoxFuture<'a, Option<Vec<u8>>>;
+
+    /// The plaintext, or `None` for a wrong key, other associated data or any tampering.
+    fn aes256gcm_open<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        nonce: &'a [u8; 12],
+        aad: &'a [u8],
+        sealed: &'a [u8],
+    ) -> LocalBoxFuture<'a, Option<Vec<u8>>>;
 }

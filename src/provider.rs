@@ -18,7 +18,7 @@ use crate::oidc::id_token::{
 use crate::oidc::jwks::{JwksError, KeySet};
 use crate::oidc::secrets::PkceVerifier;
 use crate::oidc::{token, userinfo};
-use crate::platform::{HttpClient, Method, OutboundRequest, SignatureVerifier};
+use crate::platform::{Crypto, HttpClient, Method, OutboundRequest};
 
 /// Keys are reused for an hour, then fetched again.
 pub const KEYS_MAX_AGE_SECS: i64 = 3600;
@@ -203,7 +203,7 @@ pub async fn refresh_tokens(
 /// cached key verifies it: the provider may have rotated its keys.
 pub async fn verify_id_token(
     http: &impl HttpClient,
-    verifier: &dyn SignatureVerifier,
+    crypto: &dyn Crypto,
     cache: &KeyCache,
     config: &Config,
     raw: &str,
@@ -218,12 +218,12 @@ pub async fn verify_id_token(
         now,
     };
     let (keys, fetched_at) = cache.current_or_fetch(http, config, now).await?;
-    match token.verify_signature(&keys, verifier).await {
+    match token.verify_signature(&keys, crypto).await {
         Ok(signed) => Ok(signed.validate(&expect)?),
         Err(IdTokenError::BadSignature) if cache.claim_refetch(fetched_at, now) => {
             let keys = cache.fetch(http, config, now).await?;
             Ok(token
-                .verify_signature(&keys, verifier)
+                .verify_signature(&keys, crypto)
                 .await?
                 .validate(&expect)?)
         }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::jwks::KeySet;
 use super::secrets::Nonce;
-use crate::platform::SignatureVerifier;
+use crate::platform::Crypto;
 
 /// Longer than any real ID token by an order of magnitude; bounds parsing work.
 pub const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
@@ -168,12 +168,12 @@ impl<'a> UnverifiedIdToken<'a> {
     pub async fn verify_signature(
         &self,
         keys: &KeySet,
-        verifier: &dyn SignatureVerifier,
+        crypto: &dyn Crypto,
     ) -> Result<SignedClaims, IdTokenError> {
         let message = self.signing_input.as_bytes();
         let signature = self.token.signature_bytes();
         for candidate in keys.candidates(self.kid()) {
-            if verifier
+            if crypto
                 .verify_rs256(&candidate.key, message, signature)
                 .await
             {
@@ -403,7 +403,7 @@ mod tests {
             nonce: NonceRule::Required(&nonce),
             now: NOW,
         };
-        block_on(UnverifiedIdToken::parse(token)?.verify_signature(keys, &RsaCrateVerifier))?
+        block_on(UnverifiedIdToken::parse(token)?.verify_signature(keys, &RustCrypto))?
             .validate(&expect)
     }
 
@@ -522,7 +522,7 @@ mod tests {
             };
             block_on(
                 UnverifiedIdToken::parse(&token_with(claims))?
-                    .verify_signature(&default_keys(), &RsaCrateVerifier),
+                    .verify_signature(&default_keys(), &RustCrypto),
             )?
             .validate(&expect)
         };

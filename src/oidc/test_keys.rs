@@ -89,10 +89,10 @@ pub fn sign_hs256(secret: &[u8], claims: &serde_json::Value) -> String {
     format!("{input}.{}", b64(&mac.finalize().into_bytes()))
 }
 
-/// The native stand-in for the Worker's WebCrypto verifier: the `rsa` crate's RS256.
-pub struct RsaCrateVerifier;
+/// The native stand-in for the Worker's WebCrypto: the `rsa` and `aes-gcm` crates.
+pub struct RustCrypto;
 
-impl crate::platform::SignatureVerifier for RsaCrateVerifier {
+impl crate::platform::Crypto for RustCrypto {
     fn verify_rs256<'a>(
         &'a self,
         key: &'a crate::oidc::jwks::RsaPublicKey,
@@ -113,5 +113,38 @@ impl crate::platform::SignatureVerifier for RsaCrateVerifier {
                 .is_ok()
         });
         Box::pin(async move { valid })
+    }
+
+    fn aes256gcm_seal<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        nonce: &'a [u8; 12],
+        aad: &'a [u8],
+        plaintext: &'a [u8],
+    ) -> futures_util::future::LocalBoxFuture<'a, Option<Vec<u8>>> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let payload = Payload {
+            msg: plaintext,
+            aad,
+        };
+        let sealed = aes_gcm::Aes256Gcm::new(key.into())
+            .encrypt(nonce.into(), payload)
+            .ok();
+        Box::pin(async move { sealed })
+    }
+
+    fn aes256gcm_open<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        nonce: &'a [u8; 12],
+        aad: &'a [u8],
+        sealed: &'a [u8],
+    ) -> futures_util::future::LocalBoxFuture<'a, Option<Vec<u8>>> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let payload = Payload { msg: sealed, aad };
+        let opened = aes_gcm::Aes256Gcm::new(key.into())
+            .decrypt(nonce.into(), payload)
+            .ok();
+        Box::pin(async move { opened })
     }
 }

@@ -73,11 +73,14 @@ async fn take_login<K: KeyValueStore, H, S>(
     let kv_key = state.kv_key();
     let sealed = ctx.kv.get(&kv_key).await?.ok_or(AppError::LoginUnknown)?;
     ctx.kv.delete(&kv_key).await?;
-    let (key, login) = pending
-        .keys()
-        .iter()
-        .find_map(|key| Some((key.clone(), sessions::open_login(key, &kv_key, &sealed)?)))
-        .ok_or(AppError::LoginMismatch)?;
+    let mut opened = None;
+    for key in pending.keys() {
+        if let Some(login) = sessions::open_login(ctx.crypto, key, &kv_key, &sealed).await {
+            opened = Some((key.clone(), login));
+            break;
+        }
+    }
+    let (key, login) = opened.ok_or(AppError::LoginMismatch)?;
     *pending = std::mem::take(pending).without(&key);
     if login.is_expired(ctx.now) {
         return Err(AppError::LoginUnknown);
@@ -98,7 +101,7 @@ async fn complete<K: KeyValueStore, H: HttpClient, S: Settings>(
     let nonce = NonceRule::Required(&login.nonce);
     let id_token = provider::verify_id_token(
         ctx.http,
-        ctx.verifier,
+        ctx.crypto,
         ctx.keys,
         config,
         raw_id_token,

@@ -29,7 +29,7 @@ pub async fn start<K: KeyValueStore, H: HttpClient, S: Settings>(
     // neither the PKCE verifier nor the nonce.
     let key = SealKey::generate()?;
     let record = LoginRecord::new(nonce, verifier, return_to, ctx.now);
-    let sealed = sessions::seal_record(&key, &state.kv_key(), &record)?;
+    let sealed = sessions::seal_record(ctx.crypto, &key, &state.kv_key(), &record).await?;
     ctx.kv.put(&state.kv_key(), &sealed, LOGIN_TTL_SECS).await?;
 
     let pending = PendingLogins::from_header(&req.cookie_header).with_new(key);

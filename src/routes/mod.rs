@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::pages;
-use crate::platform::{HttpClient, KeyValueStore, SignatureVerifier};
+use crate::platform::{Crypto, HttpClient, KeyValueStore};
 use crate::provider::KeyCache;
 
 /// What a route may use of the platform.
@@ -22,7 +22,7 @@ pub struct Context<'a, K, H, S> {
     pub http: &'a H,
     pub settings: &'a S,
     pub keys: &'a KeyCache,
-    pub verifier: &'a dyn SignatureVerifier,
+    pub crypto: &'a dyn Crypto,
     /// Seconds since the Unix epoch.
     pub now: i64,
 }

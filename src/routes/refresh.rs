@@ -98,17 +98,10 @@ async fn refresh_tokens<K, H: HttpClient, S>(
     if let Some(raw) = tokens.id_token.as_deref() {
         let original_nonce = record.id_token_claims.get("nonce").and_then(|n| n.as_str());
         let nonce = NonceRule::IfPresent(original_nonce);
-        let verified = provider::verify_id_token(
-            ctx.http,
-            ctx.verifier,
-            ctx.keys,
-            config,
-            raw,
-            nonce,
-            ctx.now,
-        )
-        .await
-        .map_err(ended)?;
+        let verified =
+            provider::verify_id_token(ctx.http, ctx.crypto, ctx.keys, config, raw, nonce, ctx.now)
+                .await
+                .map_err(ended)?;
         check_same_identity(&record.id_token_claims, &verified).map_err(|e| ended(e.into()))?;
         record.id_token_claims = verified.claims().clone();
     }

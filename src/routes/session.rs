@@ -40,7 +40,8 @@ pub async fn lookup<K: KeyValueStore, H, S>(
     let Some(sealed) = ctx.kv.get(&kv_key).await? else {
         return Ok(Lookup::Gone);
     };
-    let Some(record) = sessions::open_session(&cookie.key, &kv_key, &sealed) else {
+    let Some(record) = sessions::open_session(ctx.crypto, &cookie.key, &kv_key, &sealed).await
+    else {
         return Ok(Lookup::Gone);
     };
     if record.freshness(policy, ctx.now) == Freshness::Expired {
@@ -71,7 +72,7 @@ pub async fn store<K: KeyValueStore, H, S>(
     record: &SessionRecord,
 ) -> Result<(), AppError> {
     let kv_key = cookie.id.kv_key();
-    let sealed = sessions::seal_record(&cookie.key, &kv_key, record)?;
+    let sealed = sessions::seal_record(ctx.crypto, &cookie.key, &kv_key, record).await?;
     ctx.kv
         .put(&kv_key, &sealed, record.kv_ttl_secs(policy, ctx.now))
         .await?;

@@ -11,7 +11,7 @@ use url::Url;
 use super::*;
 use crate::config::tests::MapSettings;
 use crate::cookies::{LOGIN_COOKIE, SESSION_COOKIE};
-use crate::oidc::test_keys::{jwk_json, jwks_json, sign_rs256, RsaCrateVerifier, TestKey};
+use crate::oidc::test_keys::{jwk_json, jwks_json, sign_rs256, RustCrypto, TestKey};
 use crate::platform::{OutboundRequest, OutboundResponse, StoreError, TransportError};
 use crate::provider::KEYS_REFETCH_COOLDOWN_SECS;
 
@@ -303,7 +303,7 @@ impl World {
             http: &self.provider,
             settings: &self.settings,
             keys: &self.keys,
-            verifier: &RsaCrateVerifier,
+            crypto: &RustCrypto,
             now: self.now.get(),
         }
     }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use self::seal::SealKey;
 use crate::config::{duration_setting, ConfigError, Settings};
 use crate::oidc::secrets::{Nonce, PkceVerifier};
+use crate::platform::Crypto;
 
 /// A login must come back within 10 minutes (the KV TTL; KV's minimum is 60 s).
 pub const LOGIN_TTL_SECS: u64 = 600;
@@ -167,41 +168,77 @@ impl SessionRecord {
 }
 
 /// Serialises and seals a record for KV under its KV key.
-pub fn seal_record<T: Serialize>(
+pub async fn seal_record<T: Serialize>(
+    crypto: &dyn Crypto,
     key: &SealKey,
     kv_key: &str,
     record: &T,
-) -> Result<String, getrandom::Error> {
+) -> Result<String, seal::SealError> {
     // Serialising these plain structs cannot fail; an empty plaintext would not open anyway.
     let plaintext = serde_json::to_vec(record).unwrap_or_default();
-    seal::seal(key, kv_key, &plaintext)
+    seal::seal(crypto, key, kv_key, &plaintext).await
 }
 
-fn open_record<T: DeserializeOwned>(key: &SealKey, kv_key: &str, sealed: &str) -> Option<(u8, T)> {
+async fn open_record<T: DeserializeOwned>(
+    crypto: &dyn Crypto,
+    key: &SealKey,
+    kv_key: &str,
+    sealed: &str,
+) -> Option<(u8, T)> {
     #[derive(Deserialize)]
     struct Versioned {
         v: u8,
     }
-    let plaintext = seal::open(key, kv_key, sealed)?;
+    let plaintext = seal::open(crypto, key, kv_key, sealed).await?;
     let version = serde_json::from_slice::<Versioned>(&plaintext).ok()?.v;
     Some((version, serde_json::from_slice(&plaintext).ok()?))
 }
 
 /// A login record, or `None` if the key is wrong, the record was tampered with or is of
 /// another version.
-pub fn open_login(key: &SealKey, kv_key: &str, sealed: &str) -> Option<LoginRecord> {
-    open_record(key, kv_key, sealed).and_then(|(v, r)| (v == RECORD_VERSION).then_some(r))
+pub async fn open_login(
+    crypto: &dyn Crypto,
+    key: &SealKey,
+    kv_key: &str,
+    sealed: &str,
+) -> Option<LoginRecord> {
+    let (version, record) = open_record(crypto, key, kv_key, sealed).await?;
+    (version == RECORD_VERSION).then_some(record)
 }
 
 /// A session record, or `None` (treated as signed out) on any failure to open it.
-pub fn open_session(key: &SealKey, kv_key: &str, sealed: &str) -> Option<SessionRecord> {
-    open_record(key, kv_key, sealed).and_then(|(v, r)| (v == RECORD_VERSION).then_some(r))
+pub async fn open_session(
+    crypto: &dyn Crypto,
+    key: &SealKey,
+    kv_key: &str,
+    sealed: &str,
+) -> Option<SessionRecord> {
+    let (version, record) = open_record(crypto, key, kv_key, sealed).await?;
+    (version == RECORD_VERSION).then_some(record)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::oidc::test_keys::RustCrypto;
+    use futures::executor::block_on;
     use serde_json::json;
+
+    fn seal_record<T: Serialize>(
+        key: &SealKey,
+        kv_key: &str,
+        record: &T,
+    ) -> Result<String, seal::SealError> {
+        block_on(super::seal_record(&RustCrypto, key, kv_key, record))
+    }
+
+    fn open_session(key: &SealKey, kv_key: &str, sealed: &str) -> Option<SessionRecord> {
+        block_on(super::open_session(&RustCrypto, key, kv_key, sealed))
+    }
+
+    fn open_login(key: &SealKey, kv_key: &str, sealed: &str) -> Option<LoginRecord> {
+        block_on(super::open_login(&RustCrypto, key, kv_key, sealed))
+    }
 
     pub const POLICY: SessionPolicy = SessionPolicy {
         ttl_secs: 8 * 3600,

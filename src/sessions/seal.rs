@@ -2,11 +2,19 @@
 //! cookie carries, so a KV dump (or a stolen record) opens nothing. The KV key is the
 //! associated data: a record moved to another key no longer opens.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64ct::{Base64UrlUnpadded, Encoding};
 
+use crate::platform::Crypto;
+
 const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// Why a record could not be sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealError {
+    Randomness,
+    Cipher,
+}
 
 /// A 256-bit record key, carried only in a cookie. Redacted in `Debug`.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,47 +42,53 @@ impl SealKey {
     pub fn to_cookie(&self) -> String {
         Base64UrlUnpadded::encode_string(&self.0)
     }
-
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new((&self.0).into())
-    }
 }
 
-/// `base64url(nonce || ciphertext || tag)`, bound to `aad` (the record's KV key).
-pub fn seal(key: &SealKey, aad: &str, plaintext: &[u8]) -> Result<String, getrandom::Error> {
+/// `base64url(nonce || ciphertext || tag)`, bound to `aad` (the record's KV key). The nonce
+/// is random: 96 bits per record is far from the GCM limit for one key's few records.
+pub async fn seal(
+    crypto: &dyn Crypto,
+    key: &SealKey,
+    aad: &str,
+    plaintext: &[u8],
+) -> Result<String, SealError> {
     let mut nonce = [0u8; NONCE_LEN];
-    getrandom::getrandom(&mut nonce)?;
-    let payload = Payload {
-        msg: plaintext,
-        aad: aad.as_bytes(),
-    };
-    // Encryption only fails for inputs over 64 GiB; records are a few kB.
-    let ciphertext = key
-        .cipher()
-        .encrypt(Nonce::from_slice(&nonce), payload)
-        .unwrap_or_default();
+    getrandom::getrandom(&mut nonce).map_err(|_| SealError::Randomness)?;
+    let ciphertext = crypto
+        .aes256gcm_seal(&key.0, &nonce, aad.as_bytes(), plaintext)
+        .await
+        .ok_or(SealError::Cipher)?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ciphertext);
     Ok(Base64UrlUnpadded::encode_string(&out))
 }
 
 /// The plaintext, or `None` for a wrong key, another KV key, or any tampering.
-pub fn open(key: &SealKey, aad: &str, sealed: &str) -> Option<Vec<u8>> {
+pub async fn open(crypto: &dyn Crypto, key: &SealKey, aad: &str, sealed: &str) -> Option<Vec<u8>> {
     let bytes = Base64UrlUnpadded::decode_vec(sealed).ok()?;
-    if bytes.len() < NONCE_LEN + 16 {
+    if bytes.len() < NONCE_LEN + TAG_LEN {
         return None;
     }
     let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-    let payload = Payload {
-        msg: ciphertext,
-        aad: aad.as_bytes(),
-    };
-    key.cipher().decrypt(Nonce::from_slice(nonce), payload).ok()
+    let nonce: &[u8; NONCE_LEN] = nonce.try_into().ok()?;
+    crypto
+        .aes256gcm_open(&key.0, nonce, aad.as_bytes(), ciphertext)
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oidc::test_keys::RustCrypto;
+    use futures::executor::block_on;
+
+    fn seal(key: &SealKey, aad: &str, plaintext: &[u8]) -> Result<String, SealError> {
+        block_on(super::seal(&RustCrypto, key, aad, plaintext))
+    }
+
+    fn open(key: &SealKey, aad: &str, sealed: &str) -> Option<Vec<u8>> {
+        block_on(super::open(&RustCrypto, key, aad, sealed))
+    }
 
     #[test]
     fn round_trip_and_nothing_readable_at_rest() {
