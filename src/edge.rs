@@ -232,6 +232,10 @@ impl HttpClient for WorkersFetch<'_> {
             }
         }
     }
+
+    async fn pause(&self, millis: u32) {
+        Delay::from(Duration::from_millis(u64::from(millis))).await;
+    }
 }
 
 fn start_fetch(

@@ -55,6 +55,11 @@ pub enum TransportError {
 #[allow(async_fn_in_trait)]
 pub trait HttpClient {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, TransportError>;
+
+    /// Waits on this request's own timer: how a request waits for a fetch another request is
+    /// making. (Being woken by the other request instead would cross request contexts, and
+    /// the Workers runtime cancels such a request as hung.)
+    async fn pause(&self, millis: u32);
 }
 
 impl OutboundResponse {

@@ -3,9 +3,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
-
-use futures_util::future::poll_fn;
 
 use serde_json::{Map, Value};
 
@@ -33,50 +30,23 @@ pub struct KeyCache {
     /// When the last refetch *started*: requests arriving while it is in flight must not
     /// start their own, or a burst of forged tokens fans out into a burst of fetches.
     last_refetch_started: Cell<Option<i64>>,
-    /// The fetch a cold isolate is making: requests arriving meanwhile wait for it instead of
-    /// each fetching the same keys (at most one fetch per isolate per cache lifetime).
-    in_flight: RefCell<Option<Rc<InFlight>>>,
+    /// Set while a cold isolate fetches the keys: requests arriving meanwhile wait for that
+    /// fetch instead of each fetching the same keys (one fetch per isolate per lifetime).
+    fetching: Cell<bool>,
 }
 
-/// A JWKS fetch in progress, and who waits for it.
-#[derive(Default)]
-struct InFlight {
-    finished: Cell<bool>,
-    waiting: RefCell<Vec<Waker>>,
-}
+/// How often, and for how long at most, a request polls for another request's key fetch
+/// (the subrequest timeout bounds that fetch anyway).
+const FETCH_POLL_MILLIS: u32 = 20;
+const FETCH_WAIT_MAX_MILLIS: u32 = 10_000;
 
-impl InFlight {
-    fn finish(&self) {
-        self.finished.set(true);
-        for waker in self.waiting.borrow_mut().drain(..) {
-            waker.wake();
-        }
-    }
+/// Clears [`KeyCache::fetching`] however the fetching request ends, even if its future is
+/// dropped mid-fetch: nobody must wait on a fetch nobody is making.
+struct FetchingGuard<'a>(&'a Cell<bool>);
 
-    async fn wait(&self) {
-        poll_fn(|cx| {
-            if self.finished.get() {
-                Poll::Ready(())
-            } else {
-                self.waiting.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-}
-
-/// Ends the flight however the fetching request ends, even if its future is dropped
-/// mid-fetch: waiters must never be left waiting on a fetch nobody is making.
-struct FlightGuard<'a> {
-    cache: &'a KeyCache,
-    flight: Rc<InFlight>,
-}
-
-impl Drop for FlightGuard<'_> {
+impl Drop for FetchingGuard<'_> {
     fn drop(&mut self) {
-        self.cache.in_flight.borrow_mut().take();
-        self.flight.finish();
+        self.0.set(false);
     }
 }
 
@@ -138,19 +108,17 @@ impl KeyCache {
         if let Some(cached) = self.current(url, now) {
             return Ok(cached);
         }
-        let running = self.in_flight.borrow().clone();
-        if let Some(running) = running {
-            running.wait().await;
-            return self
-                .current(url, now)
-                .ok_or_else(|| JwksError::Unavailable("the concurrent key fetch failed".into()));
+        let mut waited = 0;
+        while self.fetching.get() && waited < FETCH_WAIT_MAX_MILLIS {
+            http.pause(FETCH_POLL_MILLIS).await;
+            waited += FETCH_POLL_MILLIS;
         }
-        let flight = Rc::new(InFlight::default());
-        *self.in_flight.borrow_mut() = Some(Rc::clone(&flight));
-        let _guard = FlightGuard {
-            cache: self,
-            flight,
-        };
+        if let Some(cached) = self.current(url, now) {
+            return Ok(cached);
+        }
+        // No fetch running, or it failed: this request fetches.
+        self.fetching.set(true);
+        let _guard = FetchingGuard(&self.fetching);
         Ok((self.fetch(http, config, now).await?, now))
     }
 

@@ -207,6 +207,10 @@ impl HttpClient for FakeProvider {
             _ => return Err(TransportError::Network),
         })
     }
+
+    async fn pause(&self, _millis: u32) {
+        YieldOnce(false).await;
+    }
 }
 
 /// A future that is pending once, like a real network call.

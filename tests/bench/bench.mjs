@@ -340,6 +340,7 @@ async function main(opts) {
       pageViews: pageViewResult,
       jwks: { total: provider.stats.jwks, inLoginPhase: loginResult.providerCalls.jwks, inLoginWarmup: jwksInLoginWarmup },
       errors,
+      runtimeErrors: tally.runtimeErrors,
       tickMs: 1000 / clockTicksPerSecond(),
     };
   } finally {
@@ -461,6 +462,7 @@ function report(r, ev) {
       + ` ${e.missingLogLines} Worker responses without a log line`);
     for (const [k, n] of [...e.messages].sort((a, b) => b[1] - a[1]).slice(0, 10)) out.push(`  ${n} x ${k}`);
     for (const s of e.logStatusSamples.slice(0, 5)) out.push(`  log: ${s}`);
+    for (const s of r.runtimeErrors ?? []) out.push(`  wrangler: ${s}`);
   }
   return out.join('\n');
 }

@@ -82,10 +82,20 @@ export async function closedLoop({ concurrency, durationMs, op, opTimeoutMs = 30
  */
 export class RequestLogTally {
   lines = 0;
+  /** Runtime errors wrangler printed (uncaught exceptions, traps), to explain a 500 without
+   * a log line; the offline `Request.cf` warning is not one. */
+  runtimeErrors = [];
   #phase = null;
 
   onLine(line) {
-    if (!line.includes('"event"')) return;
+    if (!line.includes('"event"')) {
+      if (/error|panick|uncaught|exception|unreachable/i.test(line)
+          && !/Request\.cf|getaddrinfo|workers\.cloudflare\.com|onlookupall|callbackTrampoline/.test(line)
+          && this.runtimeErrors.length < 20) {
+        this.runtimeErrors.push(line.trim().slice(0, 300));
+      }
+      return;
+    }
     const i = line.indexOf('{');
     if (i === -1) return;
     let o;
