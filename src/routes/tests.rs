@@ -591,19 +591,24 @@ fn jwks_is_fetched_once_and_refetched_after_rotation_with_a_cooldown() {
     assert_eq!(world.provider.calls_to("/v1/verification"), 2);
 }
 
-#[test]
-fn a_cold_isolate_fetches_the_keys_once_for_concurrent_logins() {
-    let world = World::new();
-    let callbacks: Vec<Incoming> = (0..5)
+/// Starts `count` logins, then runs all their callbacks at once (interleaved at every await).
+fn concurrent_callbacks(world: &World, count: usize) -> Vec<Reply> {
+    let callbacks: Vec<Incoming> = (0..count)
         .map(|_| {
             let target = world.start_login();
             world.incoming("GET", &target, &[])
         })
         .collect();
     let ctx = world.context();
-    let replies = block_on(futures::future::join_all(
+    block_on(futures::future::join_all(
         callbacks.iter().map(|req| handle(req, &ctx)),
-    ));
+    ))
+}
+
+#[test]
+fn a_cold_isolate_fetches_the_keys_once_for_concurrent_logins() {
+    let world = World::new();
+    let replies = concurrent_callbacks(&world, 5);
     // The fake provider puts the latest login's nonce in every ID token, so only that login
     // completes; every signature verified, with the keys of one fetch.
     let reasons: Vec<&str> = replies.iter().map(|r| r.reason).collect();
@@ -624,16 +629,7 @@ fn concurrent_forged_tokens_share_one_rate_limited_refetch() {
     // Tokens now signed with a weak key the Worker never accepts: forgeries.
     world.provider.signing_key.set(3);
     world.now.set(NOW + KEYS_REFETCH_COOLDOWN_SECS);
-    let callbacks: Vec<Incoming> = (0..5)
-        .map(|_| {
-            let target = world.start_login();
-            world.incoming("GET", &target, &[])
-        })
-        .collect();
-    let ctx = world.context();
-    let replies = block_on(futures::future::join_all(
-        callbacks.iter().map(|req| handle(req, &ctx)),
-    ));
+    let replies = concurrent_callbacks(&world, 5);
     assert!(replies.iter().all(|r| r.reason == "id_token_signature"));
     assert_eq!(
         world.provider.calls_to("/v1/verification"),
