@@ -290,7 +290,10 @@ async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, T
                 let _ = reader.cancel();
                 return Err(TransportError::TooLarge);
             }
-            body.extend_from_slice(&bytes.to_vec());
+            // Copied straight into the body buffer, not through a temporary Vec.
+            let start = body.len();
+            body.resize(start + bytes.length() as usize, 0);
+            bytes.copy_to(&mut body[start..]);
         }
     }
     Ok(OutboundResponse {
