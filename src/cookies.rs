@@ -1,6 +1,14 @@
 //! Where cookies are read and set. Both cookies use the `__Host-` prefix, so browsers only
 //! accept them from this exact host over HTTPS with `Path=/` and no `Domain`
-//! (RFC 6265bis §4.1.3.2): a sibling subdomain cannot plant or overwrite them.
+//! (RFC 6265bis §4.1.3.2): a sibling subdomain cannot set a cookie of that exact name.
+//!
+//! What a sibling subdomain *can* do is toss look-alikes: a cookie whose name only looks like
+//! ours (`"\u{2000}__Host-webex-session"`, which browsers treat as an ordinary name and send to
+//! every host of the domain), or, through a browser that still accepts them, a second cookie
+//! that serialises under our exact name. Reading therefore compares names byte for byte after
+//! trimming only SP and HTAB (RFC 6265bis §5.7), and a name of ours that appears more than
+//! once counts as absent: a request whose cookie cannot be told apart from a planted one is
+//! treated as carrying none, and the genuine cookie is never cleared because of the other.
 
 use crate::oidc::secrets::SessionId;
 use crate::sessions::seal::SealKey;
@@ -16,26 +24,91 @@ const MAX_COOKIE_HEADER_BYTES: usize = 16 * 1024;
 const MAX_VALUE_LEN: usize = 160;
 /// Logins that may be in progress at once in one browser (tabs). Older ones are dropped.
 pub const MAX_PENDING_LOGINS: usize = 3;
+/// Candidate values kept when a name of ours is duplicated (for logout to end each).
+const MAX_CANDIDATES: usize = 4;
 
-/// The value of cookie `name` in a `Cookie` header, if present and shaped like ours.
-pub fn find<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    let header = header
-        .get(..header.len().min(MAX_COOKIE_HEADER_BYTES))
-        .unwrap_or("");
-    header
-        .split(';')
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim_matches('"'))
-        .filter(|v| is_token_value(v))
+/// What a `Cookie` header carries under one of our names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found<T> {
+    /// No cookie of exactly this name.
+    Absent,
+    /// The name appears more than once: ours cannot be told from a planted one. Carries the
+    /// well-formed candidates (at most a few), which only logout uses, to end each of them.
+    Ambiguous(Vec<T>),
+    /// Exactly one cookie of this name, but its value is not shaped like ours.
+    Malformed,
+    /// Exactly one cookie of this name, shaped like ours.
+    One(T),
 }
 
-fn is_token_value(value: &str) -> bool {
-    !value.is_empty()
+impl<T> Found<T> {
+    /// The value when there is exactly one well-formed cookie of the name.
+    pub fn one(self) -> Option<T> {
+        match self {
+            Self::One(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    fn and_then<U>(self, parse: impl Fn(T) -> Option<U>) -> Found<U> {
+        match self {
+            Self::Absent => Found::Absent,
+            Self::Malformed => Found::Malformed,
+            Self::Ambiguous(all) => Found::Ambiguous(all.into_iter().filter_map(parse).collect()),
+            Self::One(value) => parse(value).map_or(Found::Malformed, Found::One),
+        }
+    }
+}
+
+/// The cookie named exactly `name` in a `Cookie` header (RFC 6265bis §5.7.4 pairs: split at
+/// `;`, name and value split at the first `=`, SP and HTAB trimmed, nothing else).
+pub fn find<'a>(header: &'a str, name: &str) -> Found<&'a str> {
+    let mut matches = pairs(header).filter(|(n, _)| n.as_bytes() == name.as_bytes());
+    let Some((_, first)) = matches.next() else {
+        return Found::Absent;
+    };
+    let rest: Vec<&str> = matches.map(|(_, v)| v).collect();
+    if rest.is_empty() {
+        return token_value(first).map_or(Found::Malformed, Found::One);
+    }
+    let candidates = std::iter::once(first)
+        .chain(rest)
+        .filter_map(token_value)
+        .take(MAX_CANDIDATES)
+        .collect();
+    Found::Ambiguous(candidates)
+}
+
+fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    // A cut inside a multi-byte character falls back to the whole header's shorter prefix.
+    let mut end = header.len().min(MAX_COOKIE_HEADER_BYTES);
+    while !header.is_char_boundary(end) {
+        end -= 1;
+    }
+    header[..end].split(';').filter_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        Some((trim_sp_htab(name), trim_sp_htab(value)))
+    })
+}
+
+/// Only SP and HTAB: `str::trim` would also strip Unicode spaces, which is exactly how a
+/// look-alike name would pass for ours.
+fn trim_sp_htab(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+/// Our values are base64url parts joined by dots, optionally in double quotes.
+fn token_value(value: &str) -> Option<&str> {
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    let plausible = !value.is_empty()
         && value.len() <= MAX_VALUE_LEN
         && value
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    plausible.then_some(value)
 }
 
 /// The `__Host-webex-login` cookie: the record keys of the logins this browser has in
@@ -45,17 +118,21 @@ fn is_token_value(value: &str) -> bool {
 pub struct PendingLogins(Vec<SealKey>);
 
 impl PendingLogins {
+    /// The pending logins; none when the cookie is absent, malformed or ambiguous.
     pub fn from_header(header: &str) -> Self {
-        let keys = find(header, LOGIN_COOKIE)
-            .map(|value| {
-                value
-                    .split('.')
-                    .filter_map(SealKey::from_cookie)
-                    .take(MAX_PENDING_LOGINS)
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self(keys)
+        Self::read(header).one().unwrap_or_default()
+    }
+
+    /// The login cookie as found; a value with no usable key counts as malformed.
+    pub fn read(header: &str) -> Found<Self> {
+        find(header, LOGIN_COOKIE).and_then(|value| {
+            let keys: Vec<SealKey> = value
+                .split('.')
+                .filter_map(SealKey::from_cookie)
+                .take(MAX_PENDING_LOGINS)
+                .collect();
+            (!keys.is_empty()).then_some(Self(keys))
+        })
     }
 
     pub fn keys(&self) -> &[SealKey] {
@@ -105,8 +182,18 @@ impl SessionCookie {
         })
     }
 
+    /// The session cookie as found (see [`Found`]): only `One` names a session to look up.
+    pub fn read(header: &str) -> Found<Self> {
+        find(header, SESSION_COOKIE).and_then(Self::parse)
+    }
+
+    /// The session cookie when exactly one well-formed cookie carries it.
     pub fn from_header(header: &str) -> Option<Self> {
-        let (id, key) = find(header, SESSION_COOKIE)?.split_once('.')?;
+        Self::read(header).one()
+    }
+
+    fn parse(value: &str) -> Option<Self> {
+        let (id, key) = value.split_once('.')?;
         if id.len() != 43 {
             return None;
         }
@@ -141,45 +228,140 @@ mod tests {
 
     #[test]
     fn finds_the_named_cookie_among_others() {
-        let header = format!("a=1; {SESSION_COOKIE}={ID}; {LOGIN_COOKIE}=zzz");
-        assert_eq!(find(&header, SESSION_COOKIE), Some(ID));
-        assert_eq!(find(&header, LOGIN_COOKIE), Some("zzz"));
-        assert_eq!(find(&header, "missing"), None);
+        let header = format!("a=1; {SESSION_COOKIE}={ID};{LOGIN_COOKIE}=zzz ");
+        assert_eq!(find(&header, SESSION_COOKIE), Found::One(ID));
+        assert_eq!(find(&header, LOGIN_COOKIE), Found::One("zzz"));
+        assert_eq!(find(&header, "missing"), Found::Absent);
+        let spaced = format!(" \t{SESSION_COOKIE}\t = \t{ID} ;");
+        assert_eq!(
+            find(&spaced, SESSION_COOKIE),
+            Found::One(ID),
+            "SP and HTAB trimmed"
+        );
     }
 
     #[test]
     fn ignores_prefix_lookalikes_and_odd_values() {
-        assert_eq!(find("x__Host-webex-session=abc", SESSION_COOKIE), None);
         assert_eq!(
-            find(&format!("{SESSION_COOKIE}=<script>"), SESSION_COOKIE),
-            None
+            find("x__Host-webex-session=abc", SESSION_COOKIE),
+            Found::Absent
         );
-        assert_eq!(find(&format!("{SESSION_COOKIE}="), SESSION_COOKIE), None);
         assert_eq!(
-            find(
-                &format!("{SESSION_COOKIE}={}", "a".repeat(200)),
-                SESSION_COOKIE
-            ),
-            None
+            find("__host-webex-session=abc", SESSION_COOKIE),
+            Found::Absent
         );
+        for bad in ["<script>", "", &"a".repeat(200), "\"abc", "a b"] {
+            assert_eq!(
+                find(&format!("{SESSION_COOKIE}={bad}"), SESSION_COOKIE),
+                Found::Malformed,
+                "{bad:?}"
+            );
+        }
         assert_eq!(
             find(&format!("{SESSION_COOKIE}=\"{ID}\""), SESSION_COOKIE),
-            Some(ID)
+            Found::One(ID)
+        );
+    }
+
+    /// A sibling subdomain can set `"\u{2000}__Host-webex-session=…; Domain=example.com"`:
+    /// browsers take the name as an ordinary one. Whether the runtime hands the header over as
+    /// UTF-8 or byte by byte (Latin-1), such a name is not ours.
+    #[test]
+    fn names_with_unicode_spaces_or_invisible_bytes_are_not_ours() {
+        for space in [
+            '\u{2000}', '\u{a0}', '\u{3000}', '\u{feff}', '\u{85}', '\u{b}', '\u{c}',
+        ] {
+            let utf8 = space.to_string();
+            let latin1: String = utf8.bytes().map(char::from).collect();
+            for lead in [utf8, latin1] {
+                for header in [
+                    format!("{lead}{SESSION_COOKIE}={ID}"),
+                    format!("{SESSION_COOKIE}{lead}={ID}"),
+                    format!("a=1; {lead}{SESSION_COOKIE}={ID}"),
+                ] {
+                    assert_eq!(find(&header, SESSION_COOKIE), Found::Absent, "{header:?}");
+                }
+                // The tossed cookie sorts first; the genuine one is still found, alone.
+                let header = format!("{lead}{SESSION_COOKIE}=junk; {SESSION_COOKIE}={ID}");
+                assert_eq!(find(&header, SESSION_COOKIE), Found::One(ID), "{header:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_duplicated_name_counts_as_absent_in_either_order() {
+        let other = "A".repeat(43);
+        for header in [
+            format!("{SESSION_COOKIE}={ID}; {SESSION_COOKIE}={other}"),
+            format!("{SESSION_COOKIE}={other}; {SESSION_COOKIE}={ID}"),
+            // `Path=/me` sorts the planted cookie first on /me only.
+            format!("{SESSION_COOKIE}={other}; a=b; {SESSION_COOKIE}={ID}"),
+            format!("{SESSION_COOKIE}={ID}; {SESSION_COOKIE}=<junk>"),
+        ] {
+            let found = find(&header, SESSION_COOKIE);
+            assert!(
+                matches!(found, Found::Ambiguous(_)),
+                "{header:?}: {found:?}"
+            );
+            assert_eq!(found.one(), None);
+        }
+        assert_eq!(
+            find(
+                &format!("{SESSION_COOKIE}={ID}; {SESSION_COOKIE}=<junk>"),
+                SESSION_COOKIE
+            ),
+            Found::Ambiguous(vec![ID]),
+            "only well-formed candidates are kept"
+        );
+        let many = format!("{SESSION_COOKIE}={ID}; ").repeat(20);
+        assert_eq!(
+            find(&many, SESSION_COOKIE),
+            Found::Ambiguous(vec![ID; MAX_CANDIDATES])
         );
     }
 
     #[test]
     fn survives_hostile_headers() {
-        assert_eq!(find(";;;==;=;", SESSION_COOKIE), None);
-        assert_eq!(find(&"a=b; ".repeat(50_000), SESSION_COOKIE), None);
-        assert_eq!(find("é=ü; \u{0}=1", SESSION_COOKIE), None);
+        assert_eq!(find(";;;==;=;", SESSION_COOKIE), Found::Absent);
+        assert_eq!(find(&"a=b; ".repeat(50_000), SESSION_COOKIE), Found::Absent);
+        assert_eq!(find("é=ü; \u{0}=1", SESSION_COOKIE), Found::Absent);
         // A cut in the middle of a multi-byte character must not panic.
         let long = format!(
             "{}{}",
             "a".repeat(MAX_COOKIE_HEADER_BYTES - 1),
             "é".repeat(10)
         );
-        assert_eq!(find(&long, SESSION_COOKIE), None);
+        assert_eq!(find(&long, SESSION_COOKIE), Found::Absent);
+    }
+
+    #[test]
+    fn session_and_login_cookies_read_the_same_way() {
+        let cookie = SessionCookie::generate().unwrap();
+        let value = cookie.set_cookie(60);
+        let value = value.split(';').next().unwrap();
+        let twice = format!("{value}; {value}");
+        assert!(matches!(SessionCookie::read(&twice), Found::Ambiguous(v) if v.len() == 2));
+        assert!(SessionCookie::from_header(&twice).is_none());
+        let tossed = format!("\u{2000}{value}");
+        assert!(matches!(SessionCookie::read(&tossed), Found::Absent));
+
+        let pending = PendingLogins::default().with_new(SealKey::generate().unwrap());
+        let login = pending.set_cookie(600);
+        let login = login.split(';').next().unwrap();
+        assert!(matches!(PendingLogins::read(login), Found::One(_)));
+        assert!(matches!(
+            PendingLogins::read(&format!("{login}; {login}")),
+            Found::Ambiguous(_)
+        ));
+        assert!(PendingLogins::from_header(&format!("{login}; {login}")).is_empty());
+        assert!(matches!(
+            PendingLogins::read(&format!("\u{3000}{login}")),
+            Found::Absent
+        ));
+        assert!(matches!(
+            PendingLogins::read(&format!("{LOGIN_COOKIE}=junk.more")),
+            Found::Malformed
+        ));
     }
 
     #[test]

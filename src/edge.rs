@@ -23,7 +23,7 @@ use crate::platform::{
     TransportError,
 };
 use crate::provider::KeyCache;
-use crate::routes::{self, Context};
+use crate::routes::{self, Context, InFlightRefreshes};
 
 /// The KV namespace binding that holds login records and sessions.
 pub const KV_BINDING: &str = "AUTH_KV";
@@ -35,6 +35,8 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 thread_local! {
     /// The isolate-wide JWKS cache (one thread per isolate; vanishes if the isolate does).
     static KEYS: Rc<KeyCache> = Rc::new(KeyCache::default());
+    /// The sessions this isolate is refreshing (one refresh per session at a time).
+    static REFRESHING: Rc<InFlightRefreshes> = Rc::new(InFlightRefreshes::default());
     /// WebCrypto handles of the JWKS keys, imported once per isolate (by modulus).
     static IMPORTED: RefCell<Vec<(Vec<u8>, web_sys::CryptoKey)>> = const { RefCell::new(Vec::new()) };
 }
@@ -54,11 +56,13 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> 
     let kv = Reflect::get(&env, &JsValue::from_str(KV_BINDING)).unwrap_or(JsValue::UNDEFINED);
     let reply = if kv.is_object() {
         let keys = KEYS.with(Rc::clone);
+        let refreshing = REFRESHING.with(Rc::clone);
         let ctx = Context {
             kv: &WorkersKv { kv, usage: &usage },
             http: &WorkersFetch { usage: &usage },
             settings: &WorkerSettings(&env),
             keys: &keys,
+            refreshing: &refreshing,
             crypto: &WebCrypto,
             now: (started / 1000) as i64,
         };

@@ -3,7 +3,7 @@
 //! secret: the variants do not carry them.
 
 use crate::config::ConfigError;
-use crate::oidc::callback::CallbackError;
+use crate::oidc::callback::{CallbackError, ShownAuthorizationError};
 use crate::oidc::id_token::IdTokenError;
 use crate::oidc::jwks::JwksError;
 use crate::oidc::token::TokenError;
@@ -19,14 +19,14 @@ pub enum AppError {
     Randomness,
     /// The platform's cipher failed to seal a record.
     Sealing,
-    /// The provider redirected back with `error` (e.g. the user declined).
-    ProviderDenied {
-        error: String,
-        description: Option<String>,
-    },
+    /// The callback carries `error` (e.g. the user declined). What of it may be shown
+    /// depends on whether the callback belongs to a login this browser started.
+    ProviderDenied(ShownAuthorizationError),
     Callback(CallbackError),
     /// The browser-binding cookie is absent: another browser, or cookies blocked.
     LoginCookieMissing,
+    /// The browser sent the login cookie's name twice (one planted by a sibling subdomain).
+    LoginCookieAmbiguous,
     /// No login record for this state: expired, already used, or never issued.
     LoginUnknown,
     /// The browser-binding cookie belongs to another login.
@@ -51,6 +51,7 @@ impl AppError {
             Self::ProviderDenied { .. }
             | Self::Callback(_)
             | Self::LoginCookieMissing
+            | Self::LoginCookieAmbiguous
             | Self::LoginUnknown
             | Self::LoginMismatch => 400,
             Self::Token(_) | Self::Jwks(_) | Self::IdToken(_) | Self::Userinfo(_) => 502,
@@ -67,9 +68,10 @@ impl AppError {
             Self::Storage => "kv_unavailable",
             Self::Randomness => "rng_unavailable",
             Self::Sealing => "seal_failed",
-            Self::ProviderDenied { .. } => "provider_error",
+            Self::ProviderDenied(_) => "provider_error",
             Self::Callback(e) => e.code(),
             Self::LoginCookieMissing => "login_cookie_missing",
+            Self::LoginCookieAmbiguous => "login_cookie_ambiguous",
             Self::LoginUnknown => "state_unknown",
             Self::LoginMismatch => "state_mismatch",
             Self::Token(e) => e.code(),
@@ -87,7 +89,8 @@ impl AppError {
         match self {
             Self::Config(_) => "This sign-in is not set up correctly",
             Self::Storage | Self::Randomness | Self::Sealing => "Sign-in is unavailable right now",
-            Self::ProviderDenied { .. } => "Sign-in was not completed",
+            Self::ProviderDenied(_) => "Sign-in was not completed",
+            Self::LoginCookieAmbiguous => "A conflicting cookie blocks sign-in",
             Self::Callback(_)
             | Self::LoginCookieMissing
             | Self::LoginUnknown
@@ -110,10 +113,16 @@ impl AppError {
             Self::Storage => "Session storage did not answer. Please try again in a moment.".into(),
             Self::Randomness => "The server could not generate secure random values. Please try again.".into(),
             Self::Sealing => "The server could not encrypt your sign-in state. Please try again.".into(),
-            Self::ProviderDenied { error, .. } if error == "access_denied" => {
-                "You declined the request, or Webex did not allow it. Nothing was shared.".into()
+            Self::ProviderDenied(shown) => match shown.error.as_deref() {
+                Some("access_denied") => {
+                    "You declined the request, or Webex did not allow it. Nothing was shared.".into()
+                }
+                Some(error) => format!("The sign-in ended with the error “{error}”."),
+                None => "The sign-in ended with an error. No session was opened.".into(),
+            },
+            Self::LoginCookieAmbiguous => {
+                "Your browser sent this site's sign-in cookie twice: another site on this domain has set a cookie of the same name. Clear the cookies of this domain, then start again.".into()
             }
-            Self::ProviderDenied { error, .. } => format!("Webex answered with the error “{error}”."),
             Self::Callback(CallbackError::IssuerMismatch) => {
                 "The answer named an identity provider this site does not trust.".into()
             }
@@ -157,7 +166,7 @@ impl AppError {
     /// Extra text from the provider worth showing (already shortened by the callback parser).
     pub fn provider_description(&self) -> Option<&str> {
         match self {
-            Self::ProviderDenied { description, .. } => description.as_deref(),
+            Self::ProviderDenied(shown) => shown.description.as_deref(),
             _ => None,
         }
     }
@@ -225,10 +234,10 @@ mod tests {
             400
         );
         assert_eq!(
-            AppError::ProviderDenied {
-                error: "access_denied".into(),
+            AppError::ProviderDenied(ShownAuthorizationError {
+                error: Some("access_denied".into()),
                 description: None
-            }
+            })
             .status(),
             400
         );

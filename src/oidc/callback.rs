@@ -6,6 +6,7 @@ use super::secrets::State;
 pub const MAX_PARAM_BYTES: usize = 2048;
 /// Provider error descriptions are shown to the user; keep them short.
 pub const MAX_DESCRIPTION_CHARS: usize = 300;
+const MAX_ERROR_CODE_CHARS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallbackError {
@@ -39,9 +40,59 @@ pub enum Callback {
     },
     Error {
         state: Option<State>,
-        error: String,
-        description: Option<String>,
+        error: AuthorizationError,
     },
+}
+
+/// RFC 6749 §4.1.2.1's error codes: the only ones shown when the callback cannot be tied to
+/// a login this browser started.
+pub const REGISTERED_ERROR_CODES: &[&str] = &[
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+];
+
+/// `error` and `error_description` from the callback query. Anyone can put a link to the
+/// callback with any text in them, so none of it is shown as such: see [`Self::shown`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationError {
+    error: String,
+    description: Option<String>,
+}
+
+/// What the error page may show of an [`AuthorizationError`]: already shortened, with no
+/// control or invisible formatting characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownAuthorizationError {
+    pub error: Option<String>,
+    pub description: Option<String>,
+}
+
+impl AuthorizationError {
+    /// `own_login`: the callback's `state` opened a login this browser started, so the text
+    /// comes from the provider this login went to. Otherwise only a registered error code is
+    /// shown, and no free text (the link may come from anyone).
+    pub fn shown(self, own_login: bool) -> ShownAuthorizationError {
+        if own_login {
+            return ShownAuthorizationError {
+                error: Some(displayable(&self.error, MAX_ERROR_CODE_CHARS)),
+                description: self
+                    .description
+                    .map(|d| displayable(&d, MAX_DESCRIPTION_CHARS))
+                    .filter(|d| !d.is_empty()),
+            };
+        }
+        ShownAuthorizationError {
+            error: REGISTERED_ERROR_CODES
+                .contains(&self.error.as_str())
+                .then_some(self.error),
+            description: None,
+        }
+    }
 }
 
 /// The one-time authorization code. Redacted in `Debug`.
@@ -85,10 +136,10 @@ impl Callback {
         if let Some(error) = params.error.filter(|e| !e.is_empty()) {
             return Ok(Callback::Error {
                 state,
-                error: truncate(&error, 64),
-                description: params
-                    .error_description
-                    .map(|d| truncate(&d, MAX_DESCRIPTION_CHARS)),
+                error: AuthorizationError {
+                    error,
+                    description: params.error_description,
+                },
             });
         }
         let state = state.ok_or(CallbackError::MissingParam("state"))?;
@@ -129,16 +180,44 @@ fn collect(query: &str) -> Result<Params, CallbackError> {
     Ok(params)
 }
 
-fn truncate(text: &str, max_chars: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(max_chars)
-        .collect();
-    if text.chars().count() > max_chars {
+/// At most `max_chars` characters of `text` without control characters or invisible
+/// formatting ones (bidi overrides and isolates, zero-width characters, ...), which could
+/// make a shown text read differently from what it is.
+fn displayable(text: &str, max_chars: usize) -> String {
+    let mut kept = text.chars().filter(|&c| !c.is_control() && !is_format(c));
+    let mut out: String = kept.by_ref().take(max_chars).collect();
+    if kept.next().is_some() {
         out.push('…');
     }
-    out
+    out.trim().to_owned()
+}
+
+/// Unicode's format characters (general category Cf) and the line and paragraph separators.
+fn is_format(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 #[cfg(test)]
@@ -193,27 +272,68 @@ mod tests {
         );
     }
 
-    #[test]
-    fn provider_error_is_reported_with_short_description() {
-        let long = "<b>".repeat(400);
-        match parse(&format!(
-            "error=access_denied&error_description={long}&state=s"
-        ))
-        .unwrap()
-        {
-            Callback::Error {
-                state,
-                error,
-                description,
-            } => {
-                assert_eq!(state.unwrap().secret(), "s");
-                assert_eq!(error, "access_denied");
-                let description = description.unwrap();
-                assert_eq!(description.chars().count(), MAX_DESCRIPTION_CHARS + 1);
-                assert!(description.ends_with('…'));
-            }
+    fn provider_error(query: &str) -> (Option<State>, AuthorizationError) {
+        match parse(query).unwrap() {
+            Callback::Error { state, error } => (state, error),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn provider_error_from_this_browsers_login_is_shown_short() {
+        let long = "<b>".repeat(400);
+        let (state, error) = provider_error(&format!(
+            "error=access_denied&error_description={long}&state=s"
+        ));
+        assert_eq!(state.unwrap().secret(), "s");
+        let shown = error.shown(true);
+        assert_eq!(shown.error.as_deref(), Some("access_denied"));
+        let description = shown.description.unwrap();
+        assert_eq!(description.chars().count(), MAX_DESCRIPTION_CHARS + 1);
+        assert!(description.ends_with('…'));
+    }
+
+    #[test]
+    fn provider_error_of_an_unknown_login_shows_no_free_text() {
+        let (_, error) =
+            provider_error("error=access_denied&error_description=Call+support+at+%2B1+555+0100");
+        let shown = error.shown(false);
+        assert_eq!(shown.error.as_deref(), Some("access_denied"));
+        assert_eq!(shown.description, None);
+        for code in REGISTERED_ERROR_CODES {
+            let (_, error) = provider_error(&format!("error={code}&error_description=x"));
+            assert_eq!(error.shown(false).error.as_deref(), Some(*code));
+        }
+        for made_up in [
+            "Call+support",
+            "access_denied+",
+            "ACCESS_DENIED",
+            "login_required",
+        ] {
+            let (_, error) = provider_error(&format!("error={made_up}"));
+            assert_eq!(error.shown(false).error, None, "{made_up}");
+        }
+    }
+
+    #[test]
+    fn shown_provider_text_has_no_invisible_formatting() {
+        // RIGHT-TO-LEFT OVERRIDE, zero-width space and joiner, BOM, LEFT-TO-RIGHT ISOLATE,
+        // soft hyphen, a tag character, a line separator, and control characters.
+        let query = "error=server%E2%80%AE_error&error_description=\
+                     pay%E2%80%8Bme%E2%80%8D%EF%BB%BF%E2%81%A6here%C2%AD%F3%A0%80%81%E2%80%A8%0A%07.";
+        let (_, error) = provider_error(query);
+        let shown = error.clone().shown(true);
+        assert_eq!(shown.error.as_deref(), Some("server_error"));
+        assert_eq!(shown.description.as_deref(), Some("paymehere."));
+        assert_eq!(
+            error.shown(false).error,
+            None,
+            "not a registered code as sent"
+        );
+        // Ordinary text, accents and emoji stay.
+        let (_, error) =
+            provider_error("error=access_denied&error_description=Zo%C3%AB+%F0%9F%9A%80");
+        assert_eq!(error.shown(true).description.as_deref(), Some("Zoë 🚀"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::{error_reply, session, Context};
 use crate::config::{Config, Settings};
-use crate::cookies::{PendingLogins, SessionCookie};
+use crate::cookies::{Found, PendingLogins, SessionCookie};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::oidc::callback::{AuthorizationCode, Callback};
@@ -18,13 +18,19 @@ use crate::sessions::{
 };
 
 /// Updates the login cookie when this login was identified: whatever happened next, it is over.
+/// A login cookie whose name appears twice is left as it is (ours cannot be told apart from
+/// the planted one) and the login fails closed.
 pub async fn finish<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
 ) -> Reply {
-    let mut pending = PendingLogins::from_header(&req.cookie_header);
+    let (mut pending, ambiguous) = match PendingLogins::read(&req.cookie_header) {
+        Found::One(pending) => (pending, false),
+        Found::Ambiguous(_) => (PendingLogins::default(), true),
+        Found::Absent | Found::Malformed => (PendingLogins::default(), false),
+    };
     let before = pending.keys().len();
-    let reply = run(req, ctx, &mut pending)
+    let reply = run(req, ctx, &mut pending, ambiguous)
         .await
         .unwrap_or_else(|err| error_reply(&err));
     if pending.keys().len() == before {
@@ -37,20 +43,22 @@ async fn run<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
     pending: &mut PendingLogins,
+    ambiguous: bool,
 ) -> Result<Reply, AppError> {
     let config = Config::load(ctx.settings, &req.origin)?;
     match Callback::parse(&req.query, &config.issuers)? {
-        Callback::Error {
-            state,
-            error,
-            description,
-        } => {
-            if let Some(state) = state {
-                // Best effort: the login is over, its record is of no further use.
-                let _ = ctx.kv.delete(&state.kv_key()).await;
-            }
-            Err(AppError::ProviderDenied { error, description })
+        Callback::Error { state, error } => {
+            // Only a login of this browser ends here (its record deleted, its text shown):
+            // anyone can link to the callback with an error and a state they made up.
+            let own_login = match state {
+                Some(state) if !pending.is_empty() => {
+                    take_login(ctx, &state, pending).await.is_ok()
+                }
+                _ => false,
+            };
+            Err(AppError::ProviderDenied(error.shown(own_login)))
         }
+        Callback::Code { .. } if ambiguous => Err(AppError::LoginCookieAmbiguous),
         Callback::Code { state, code } => {
             let login = take_login(ctx, &state, pending).await?;
             complete(req, ctx, &config, &code, login).await
@@ -58,10 +66,11 @@ async fn run<K: KeyValueStore, H: HttpClient, S: Settings>(
     }
 }
 
-/// Reads and deletes the login record (a state works once), then opens it with one of the
-/// browser's pending-login keys. The delete happens before the code is spent, so a replay
-/// racing this request finds nothing; the provider's single-use code is the second line of
-/// defence where KV has not yet propagated the delete.
+/// Reads the login record, opens it with one of the browser's pending-login keys, and only
+/// then deletes it (a state works once; a browser that did not start the login deletes
+/// nothing). The delete happens before the code is spent, so a replay racing this request
+/// finds nothing; the provider's single-use code is the second line of defence where KV has
+/// not yet propagated the delete.
 async fn take_login<K: KeyValueStore, H, S>(
     ctx: &Context<'_, K, H, S>,
     state: &State,
@@ -72,7 +81,6 @@ async fn take_login<K: KeyValueStore, H, S>(
     }
     let kv_key = state.kv_key();
     let sealed = ctx.kv.get(&kv_key).await?.ok_or(AppError::LoginUnknown)?;
-    ctx.kv.delete(&kv_key).await?;
     let mut opened = None;
     for key in pending.keys() {
         if let Some(login) = sessions::open_login(ctx.crypto, key, &kv_key, &sealed).await {
@@ -81,6 +89,7 @@ async fn take_login<K: KeyValueStore, H, S>(
         }
     }
     let (key, login) = opened.ok_or(AppError::LoginMismatch)?;
+    ctx.kv.delete(&kv_key).await?;
     *pending = std::mem::take(pending).without(&key);
     if login.is_expired(ctx.now) {
         return Err(AppError::LoginUnknown);

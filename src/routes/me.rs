@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::session::{self, Lookup};
+use super::session::{self, Lookup, WriteBack};
 use super::Context;
 use crate::config::Settings;
 use crate::cookies::{self, SESSION_COOKIE};
@@ -19,7 +19,9 @@ pub async fn show<K: KeyValueStore, H: HttpClient, S: Settings>(
     let policy = SessionPolicy::load(ctx.settings)?;
     let reply = match session::lookup(req, ctx, &policy).await {
         Ok(Lookup::Active(mut active)) => {
-            let _ = session::touch_if_due(ctx, &policy, &mut active).await;
+            if let Ok(WriteBack::Ended) = session::touch_if_due(ctx, &policy, &mut active).await {
+                return Ok(unauthenticated().with_cookie(cookies::clear(SESSION_COOKIE)));
+            }
             let record = &active.record;
             let body = json!({
                 "sub": record.subject,
@@ -34,6 +36,7 @@ pub async fn show<K: KeyValueStore, H: HttpClient, S: Settings>(
             Reply::json(200, body.to_string()).with_reason("me")
         }
         Ok(Lookup::SignedOut) => unauthenticated(),
+        Ok(Lookup::Ambiguous) => unauthenticated().with_reason("session_cookie_ambiguous"),
         Ok(Lookup::Gone) => unauthenticated().with_cookie(cookies::clear(SESSION_COOKIE)),
         Err(err) => {
             Reply::json(503, json!({"error": "unavailable"}).to_string()).with_reason(err.reason())

@@ -15,6 +15,7 @@ use crate::http::{Incoming, Reply};
 use crate::pages;
 use crate::platform::{Crypto, HttpClient, KeyValueStore};
 use crate::provider::KeyCache;
+pub use session::InFlightRefreshes;
 
 /// What a route may use of the platform.
 pub struct Context<'a, K, H, S> {
@@ -22,6 +23,8 @@ pub struct Context<'a, K, H, S> {
     pub http: &'a H,
     pub settings: &'a S,
     pub keys: &'a KeyCache,
+    /// Sessions this isolate is refreshing (one refresh per session at a time).
+    pub refreshing: &'a InFlightRefreshes,
     pub crypto: &'a dyn Crypto,
     /// Seconds since the Unix epoch.
     pub now: i64,

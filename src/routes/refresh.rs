@@ -1,8 +1,13 @@
 //! `POST /refresh`: re-fetch userinfo, refreshing the tokens first when the access token
 //! has expired (or will within a minute), or when userinfo rejects it. A refresh that fails
 //! ends the session with "please sign in again", never a 500.
+//!
+//! Concurrency: one refresh per session at a time in an isolate (a second one waits for the
+//! first and shows its result); the result is written back onto the session as KV holds it
+//! then, never onto a session that was logged out meanwhile; and a failed refresh ends the
+//! session only if nobody else has replaced its refresh token in the meantime.
 
-use super::session::{self, ActiveSession, Lookup};
+use super::session::{self, ActiveSession, Lookup, WriteBack};
 use super::{check_same_origin, Context};
 use crate::config::{Config, Settings};
 use crate::cookies::{self, SESSION_COOKIE};
@@ -14,6 +19,11 @@ use crate::platform::{HttpClient, KeyValueStore};
 use crate::provider;
 use crate::sessions::{SessionPolicy, SessionRecord, SessionTokens};
 
+/// How often, and how long at most, a refresh waits for another one of the same session
+/// (four subrequests with their 10-second timeouts bound the other one).
+const WAIT_POLL_MILLIS: u32 = 50;
+const WAIT_MAX_MILLIS: u32 = 45_000;
+
 pub async fn run<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
@@ -23,23 +33,49 @@ pub async fn run<K: KeyValueStore, H: HttpClient, S: Settings>(
     let mut active = match session::lookup(req, ctx, &policy).await? {
         Lookup::Active(active) => active,
         Lookup::SignedOut => return Ok(Reply::redirect("/").with_reason("signed_out")),
-        Lookup::Gone => {
-            return Ok(Reply::redirect("/")
-                .with_cookie(cookies::clear(SESSION_COOKIE))
-                .with_reason("session_unknown"))
+        Lookup::Ambiguous => {
+            return Ok(Reply::redirect("/").with_reason("session_cookie_ambiguous"))
         }
+        Lookup::Gone => return Ok(session_gone()),
+    };
+    let Some(_turn) = ctx.refreshing.try_enter(&active.cookie) else {
+        wait_for_other_refresh(ctx, &active).await;
+        return Ok(Reply::redirect("/")
+            .no_store()
+            .with_reason("refresh_joined"));
     };
     let config = Config::load(ctx.settings, &req.origin)?;
     match refresh_profile(ctx, &config, &mut active.record).await {
         Ok(()) => {
             active.record.last_seen_at = ctx.now;
-            session::store(ctx, &policy, &active.cookie, &active.record).await?;
-            Ok(Reply::redirect("/")
-                .no_store()
-                .with_reason("profile_refreshed"))
+            match session::write_back(ctx, &policy, &mut active).await? {
+                WriteBack::Stored => Ok(Reply::redirect("/")
+                    .no_store()
+                    .with_reason("profile_refreshed")),
+                WriteBack::Ended => Ok(session_gone()),
+            }
         }
-        Err(err @ AppError::SessionEnded(_)) => end_session(ctx, &active, err).await,
+        Err(err @ AppError::SessionEnded(_)) => end_session(ctx, &policy, &active, err).await,
         Err(err) => Err(err),
+    }
+}
+
+/// The session ended while this request ran (or before): signed out, cookie cleared.
+fn session_gone() -> Reply {
+    Reply::redirect("/")
+        .with_cookie(cookies::clear(SESSION_COOKIE))
+        .no_store()
+        .with_reason("session_unknown")
+}
+
+async fn wait_for_other_refresh<K, H: HttpClient, S>(
+    ctx: &Context<'_, K, H, S>,
+    active: &ActiveSession,
+) {
+    let mut waited = 0;
+    while ctx.refreshing.is_held(&active.cookie) && waited < WAIT_MAX_MILLIS {
+        ctx.http.pause(WAIT_POLL_MILLIS).await;
+        waited += WAIT_POLL_MILLIS;
     }
 }
 
@@ -114,11 +150,24 @@ async fn refresh_tokens<K, H: HttpClient, S>(
     Ok(())
 }
 
+/// Ends the session after a failed refresh, unless the failure only shows that another
+/// request (in another isolate or location) refreshed first and replaced the refresh token:
+/// then the session goes on with that request's tokens.
 async fn end_session<K: KeyValueStore, H, S>(
     ctx: &Context<'_, K, H, S>,
+    policy: &SessionPolicy,
     active: &ActiveSession,
     err: AppError,
 ) -> Result<Reply, AppError> {
+    match session::reread(ctx, policy, &active.cookie).await? {
+        None => return Ok(session_gone()),
+        Some(current) if current.tokens.refresh_token != active.read.tokens.refresh_token => {
+            return Ok(Reply::redirect("/")
+                .no_store()
+                .with_reason("refresh_superseded"));
+        }
+        Some(_) => {}
+    }
     let clear = session::end(ctx, &active.cookie).await?;
     Ok(super::error_reply(&err).with_cookie(clear))
 }

@@ -161,6 +161,25 @@ impl SessionRecord {
         }
     }
 
+    /// The record a write-back stores: `self` is what this request wants, `base` what it
+    /// read, `current` what KV holds now. What this request changed is taken from it, except
+    /// tokens that another request already replaced: the first refresh stored wins, because
+    /// its refresh token is the one the provider honours (a provider that rotates refresh
+    /// tokens refuses or revokes a second use of the old one). Everything else, and whatever
+    /// this request did not change, comes from `current`, so no consumed token comes back.
+    pub fn merge_write_back(&self, base: &SessionRecord, current: SessionRecord) -> SessionRecord {
+        let mut merged = current;
+        if self.tokens != base.tokens && merged.tokens == base.tokens {
+            merged.tokens = self.tokens.clone();
+            merged.id_token_claims = self.id_token_claims.clone();
+        }
+        if self.userinfo != base.userinfo {
+            merged.userinfo = self.userinfo.clone();
+        }
+        merged.last_seen_at = merged.last_seen_at.max(self.last_seen_at);
+        merged
+    }
+
     /// KV expiry for this record: gone from KV no later than the session could be used.
     pub fn kv_ttl_secs(&self, policy: &SessionPolicy, now: i64) -> u64 {
         (self.idle_expires_at(policy) - now).max(KV_MIN_TTL_SECS) as u64
@@ -330,6 +349,44 @@ pub(crate) mod tests {
         };
         assert_eq!(short.touch_interval_secs(), 1);
         assert_eq!(POLICY.touch_interval_secs(), 300);
+    }
+
+    #[test]
+    fn a_write_back_keeps_what_others_stored_meanwhile() {
+        let base = record(0);
+        let rotated = SessionTokens {
+            access_token: "AT-theirs".into(),
+            access_expires_at: Some(20_000),
+            refresh_token: Some("RT-theirs".into()),
+        };
+        let mut theirs = base.clone();
+        theirs.tokens = rotated.clone();
+        theirs.userinfo.insert("name".into(), json!("Theirs"));
+        theirs.last_seen_at = 50;
+
+        // A touch (only last_seen_at changed) keeps their tokens and profile.
+        let mut touch = base.clone();
+        touch.last_seen_at = 40;
+        let merged = touch.merge_write_back(&base, theirs.clone());
+        assert_eq!(
+            merged.tokens, rotated,
+            "no consumed refresh token comes back"
+        );
+        assert_eq!(merged.userinfo["name"], "Theirs");
+        assert_eq!(merged.last_seen_at, 50, "the later activity");
+
+        // Two refreshes: the first stored keeps its tokens; the second's profile is newer.
+        let mut ours = base.clone();
+        ours.tokens.refresh_token = Some("RT-ours".into());
+        ours.userinfo.insert("name".into(), json!("Ours"));
+        ours.last_seen_at = 60;
+        let merged = ours.merge_write_back(&base, theirs.clone());
+        assert_eq!(merged.tokens, rotated);
+        assert_eq!(merged.userinfo["name"], "Ours");
+        assert_eq!(merged.last_seen_at, 60);
+
+        // Nobody else wrote: ours goes in whole.
+        assert_eq!(ours.merge_write_back(&base, base.clone()), ours);
     }
 
     #[test]
