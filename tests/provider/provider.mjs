@@ -199,6 +199,8 @@ export async function startProvider({
   // Every credential the provider handed out, so tests can check that none of them leaks
   // (into logs, pages, cookies). Kept in memory for the provider's lifetime.
   const issued = { codes: [], accessTokens: [], refreshTokens: [], idTokens: [] };
+  // Milliseconds each endpoint (by stat key: 'token', 'userinfo', ...) waits before answering.
+  const delays = {};
   const remember = (list, value) => {
     if (typeof value === 'string' && value && !list.includes(value)) list.push(value);
   };
@@ -318,6 +320,7 @@ ${Object.entries(out).map(([k, v]) => `<pre><strong>${esc(k)}</strong>: ${esc(v)
   provider.use(async (ctx, next) => {
     const key = statKey(ctx.path);
     stats[key] += 1;
+    if (delays[key]) await new Promise((resolve) => { setTimeout(resolve, delays[key]); });
 
     if (key === 'token' && ctx.method === 'POST') {
       const auth = ctx.get('authorization');
@@ -395,6 +398,10 @@ ${Object.entries(out).map(([k, v]) => `<pre><strong>${esc(k)}</strong>: ${esc(v)
         throw new Error(`access token TTL must be a positive integer, got ${seconds}`);
       }
       accessTokenTtlSecs = seconds ?? DEFAULT_ACCESS_TOKEN_TTL;
+    },
+    /** Answer requests to `endpoint` ('token', 'userinfo', 'jwks', ...) `ms` later; 0 or null: at once. */
+    setDelay(endpoint, ms) {
+      delays[endpoint] = ms ?? 0;
     },
     /** true: rotate on every refresh grant; false: never; null/undefined: the default rule. */
     setRotateRefreshToken(value) {
