@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use futures::executor::block_on;
 use serde_json::{json, Value};
@@ -19,25 +20,92 @@ const ORIGIN: &str = "https://login.example.com";
 const ISSUER: &str = "https://idbroker.webex.com/idb";
 const NOW: i64 = 1_800_000_000;
 
-#[derive(Default)]
+/// Workers KV as unkind as the real one: entries expire with their TTL on the test clock,
+/// TTLs under 60 s are refused, reads, puts and deletes fail on demand, and a stale mode
+/// serves what another location would still see (the value before the last write) for a
+/// while after each write.
 struct MemoryKv {
-    entries: RefCell<HashMap<String, String>>,
+    entries: RefCell<HashMap<String, Stored>>,
+    clock: Rc<Cell<i64>>,
+    /// After a write, reads keep seeing the previous value for this many seconds (0: none).
+    stale_secs: Cell<i64>,
+    /// The previous value of each key and until when stale reads still see it.
+    stale: RefCell<HashMap<String, (Option<String>, i64)>>,
     fail: Cell<bool>,
     fail_puts: Cell<bool>,
+    fail_deletes: Cell<bool>,
     reads: Cell<usize>,
     writes: Cell<usize>,
+    /// Every successful put: the key's prefix (`login:`, `session:`) and its TTL.
+    ttls: RefCell<Vec<(String, u64)>>,
     /// Lets other requests run while a read travels to the store, as a real KV round trip
     /// does: the value is the one the store holds when the read arrives.
     yield_before_get: Cell<bool>,
 }
 
+struct Stored {
+    value: String,
+    expires_at: i64,
+}
+
+/// The minimum `expirationTtl` Workers KV accepts.
+const KV_MIN_TTL: u64 = 60;
+
 impl MemoryKv {
+    fn new(clock: Rc<Cell<i64>>) -> Self {
+        Self {
+            entries: RefCell::default(),
+            clock,
+            stale_secs: Cell::new(0),
+            stale: RefCell::default(),
+            fail: Cell::new(false),
+            fail_puts: Cell::new(false),
+            fail_deletes: Cell::new(false),
+            reads: Cell::new(0),
+            writes: Cell::new(0),
+            ttls: RefCell::default(),
+            yield_before_get: Cell::new(false),
+        }
+    }
+
+    /// Live (unexpired) entries under `prefix`.
     fn count(&self, prefix: &str) -> usize {
+        self.live().keys().filter(|k| k.starts_with(prefix)).count()
+    }
+
+    fn live(&self) -> HashMap<String, String> {
+        let now = self.clock.get();
         self.entries
             .borrow()
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .count()
+            .iter()
+            .filter(|(_, e)| e.expires_at > now)
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect()
+    }
+
+    fn current(&self, key: &str) -> Option<String> {
+        self.live().get(key).cloned()
+    }
+
+    /// Before a write: what stale readers keep seeing for a while.
+    fn remember_previous(&self, key: &str) {
+        if self.stale_secs.get() > 0 {
+            let until = self.clock.get() + self.stale_secs.get();
+            let previous = self.current(key);
+            self.stale
+                .borrow_mut()
+                .insert(key.to_owned(), (previous, until));
+        }
+    }
+
+    /// The TTLs of the puts under `prefix`, in order.
+    fn ttls_of(&self, prefix: &str) -> Vec<u64> {
+        self.ttls
+            .borrow()
+            .iter()
+            .filter(|(p, _)| p == prefix)
+            .map(|(_, ttl)| *ttl)
+            .collect()
     }
 }
 
@@ -50,29 +118,58 @@ impl KeyValueStore for MemoryKv {
         if self.yield_before_get.get() {
             YieldOnce(false).await;
         }
-        Ok(self.entries.borrow().get(key).cloned())
+        if let Some((previous, until)) = self.stale.borrow().get(key) {
+            if self.clock.get() < *until {
+                return Ok(previous.clone());
+            }
+        }
+        Ok(self.current(key))
     }
-    async fn put(&self, key: &str, value: &str, _ttl: u64) -> Result<(), StoreError> {
+    async fn put(&self, key: &str, value: &str, ttl: u64) -> Result<(), StoreError> {
         self.writes.set(self.writes.get() + 1);
         if self.fail.get() || self.fail_puts.get() {
             return Err(StoreError("down"));
         }
-        self.entries
-            .borrow_mut()
-            .insert(key.to_owned(), value.to_owned());
+        if ttl < KV_MIN_TTL {
+            return Err(StoreError("expirationTtl below 60 seconds"));
+        }
+        let prefix = key.split_inclusive(':').next().unwrap_or("").to_owned();
+        self.ttls.borrow_mut().push((prefix, ttl));
+        self.remember_previous(key);
+        let expires_at = self.clock.get() + ttl as i64;
+        self.entries.borrow_mut().insert(
+            key.to_owned(),
+            Stored {
+                value: value.to_owned(),
+                expires_at,
+            },
+        );
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.writes.set(self.writes.get() + 1);
+        if self.fail.get() || self.fail_deletes.get() {
+            return Err(StoreError("down"));
+        }
+        self.remember_previous(key);
         self.entries.borrow_mut().remove(key);
         Ok(())
     }
 }
 
+struct Grant {
+    nonce: String,
+    challenge: String,
+    spent: bool,
+}
+
 /// Webex-shaped provider: tokens without `kid`, string `email_verified` in userinfo.
 struct FakeProvider {
-    /// The nonce of the authorization request currently being answered.
-    nonce: RefCell<String>,
+    /// What each issued code was granted for (per code, like a real provider): the nonce
+    /// and PKCE challenge of its authorization request, and whether it was spent.
+    grants: RefCell<HashMap<String, Grant>>,
+    /// The nonce of the latest authorization request (to look for it in KV dumps).
+    last_nonce: RefCell<String>,
     signing_key: Cell<usize>,
     claims_override: RefCell<Value>,
     userinfo_sub: RefCell<String>,
@@ -97,7 +194,8 @@ struct FakeProvider {
 impl Default for FakeProvider {
     fn default() -> Self {
         Self {
-            nonce: RefCell::default(),
+            grants: RefCell::default(),
+            last_nonce: RefCell::default(),
             signing_key: Cell::new(0),
             claims_override: RefCell::new(json!({})),
             userinfo_sub: RefCell::new("user-1".into()),
@@ -124,10 +222,55 @@ impl FakeProvider {
             .count()
     }
 
-    fn id_token(&self) -> String {
+    /// The provider's side of the authorize redirect: remembers the request's nonce and PKCE
+    /// challenge under a new single-use code, and returns the code.
+    fn authorize(&self, authorize_url: &str) -> String {
+        let url = Url::parse(authorize_url).unwrap();
+        let params: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(params["code_challenge_method"], "S256");
+        let code = format!("code-{}", self.grants.borrow().len() + 1);
+        *self.last_nonce.borrow_mut() = params["nonce"].clone();
+        self.grants.borrow_mut().insert(
+            code.clone(),
+            Grant {
+                nonce: params["nonce"].clone(),
+                challenge: params["code_challenge"].clone(),
+                spent: false,
+            },
+        );
+        code
+    }
+
+    /// The authorization code grant, checked as a provider does: a known, unspent code and
+    /// the verifier of its challenge (RFC 7636 §4.6).
+    fn exchange_code(&self, body: &str) -> OutboundResponse {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        let invalid_grant = || json_response(400, r#"{"error":"invalid_grant"}"#.into());
+        let mut grants = self.grants.borrow_mut();
+        let Some(grant) = form.get("code").and_then(|code| grants.get_mut(code)) else {
+            return invalid_grant();
+        };
+        let verifier = form.get("code_verifier").map(String::as_str).unwrap_or("");
+        if grant.spent || crate::oidc::secrets::sha256_b64url(verifier) != grant.challenge {
+            grant.spent = true;
+            return invalid_grant();
+        }
+        grant.spent = true;
+        let nonce = grant.nonce.clone();
+        json_response(
+            200,
+            json!({"access_token": "AT-123", "token_type": "Bearer", "expires_in": 600,
+                   "refresh_token": "RT-456", "id_token": self.id_token(&nonce)})
+            .to_string(),
+        )
+    }
+
+    fn id_token(&self, nonce: &str) -> String {
         let mut claims = json!({
             "iss": ISSUER, "sub": "user-1", "aud": "client-1", "exp": NOW + 7200, "iat": NOW,
-            "nonce": *self.nonce.borrow(), "email": "ada@example.com", "email_verified": true,
+            "nonce": nonce, "email": "ada@example.com", "email_verified": true,
         });
         for (k, v) in self.claims_override.borrow().as_object().unwrap() {
             claims[k] = v.clone();
@@ -188,12 +331,7 @@ impl HttpClient for FakeProvider {
             "/v1/access_token" if self.token_status.get() != 200 => {
                 json_response(self.token_status.get(), r#"{"message":"boom"}"#.into())
             }
-            "/v1/access_token" => json_response(
-                200,
-                json!({"access_token": "AT-123", "token_type": "Bearer", "expires_in": 600,
-                       "refresh_token": "RT-456", "id_token": self.id_token()})
-                .to_string(),
-            ),
+            "/v1/access_token" => self.exchange_code(request.body.as_deref().unwrap_or("")),
             "/v1/verification" => {
                 // Let concurrent requests run while this fetch is in flight.
                 YieldOnce(false).await;
@@ -311,19 +449,20 @@ struct World {
     settings: MapSettings,
     keys: KeyCache,
     refreshing: InFlightRefreshes,
-    now: Cell<i64>,
+    now: Rc<Cell<i64>>,
     cookies: RefCell<HashMap<String, String>>,
 }
 
 impl World {
     fn new() -> Self {
+        let now = Rc::new(Cell::new(NOW));
         Self {
-            kv: MemoryKv::default(),
+            kv: MemoryKv::new(Rc::clone(&now)),
             provider: FakeProvider::default(),
             settings: crate::config::tests::minimal(),
             keys: KeyCache::default(),
             refreshing: InFlightRefreshes::default(),
-            now: Cell::new(NOW),
+            now,
             cookies: RefCell::default(),
         }
     }
@@ -397,8 +536,8 @@ impl World {
         assert_eq!(reply.status, 302);
         let location = Url::parse(reply.header("Location").unwrap()).unwrap();
         let params: HashMap<String, String> = location.query_pairs().into_owned().collect();
-        *self.provider.nonce.borrow_mut() = params["nonce"].clone();
-        format!("/oauth?code=the-code&state={}", params["state"])
+        let code = self.provider.authorize(location.as_str());
+        format!("/oauth?code={code}&state={}", params["state"])
     }
 
     fn login(&self) -> Reply {
@@ -436,12 +575,7 @@ fn login_redirects_with_state_nonce_pkce_and_binds_the_browser() {
     assert_eq!(world.kv.count("login:"), 1);
     // The KV record holds the verifier and the nonce but not the binding cookie value.
     let binding = world.cookies.borrow()[LOGIN_COOKIE].clone();
-    assert!(world
-        .kv
-        .entries
-        .borrow()
-        .values()
-        .all(|v| !v.contains(&binding)));
+    assert!(world.kv.live().values().all(|v| !v.contains(&binding)));
 }
 
 #[test]
@@ -473,14 +607,7 @@ fn full_login_opens_a_session_and_shows_the_profile() {
     assert!(seen.contains("Authorization: Basic "));
     assert!(seen.contains("Authorization: Bearer AT-123"));
     // No token is stored in KV.
-    let stored = world
-        .kv
-        .entries
-        .borrow()
-        .values()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("");
+    let stored = world.kv.live().into_values().collect::<Vec<_>>().join("");
     assert!(!stored.contains("AT-123") && !stored.contains("RT-456"));
 }
 
@@ -646,16 +773,11 @@ fn concurrent_callbacks(world: &World, count: usize) -> Vec<Reply> {
 fn a_cold_isolate_fetches_the_keys_once_for_concurrent_logins() {
     let world = World::new();
     let replies = concurrent_callbacks(&world, 5);
-    // The fake provider puts the latest login's nonce in every ID token, so only that login
-    // completes; every signature verified, with the keys of one fetch.
+    // Every login completes, each with its own code, nonce and verifier, with the keys of
+    // one fetch.
     let reasons: Vec<&str> = replies.iter().map(|r| r.reason).collect();
-    assert!(
-        reasons
-            .iter()
-            .all(|r| *r == "login_complete" || *r == "id_token_nonce"),
-        "{reasons:?}"
-    );
-    assert!(reasons.contains(&"login_complete"));
+    assert_eq!(reasons, vec!["login_complete"; 5]);
+    assert_eq!(world.kv.count("session:"), 5);
     assert_eq!(world.provider.calls_to("/v1/verification"), 1);
 }
 
@@ -787,7 +909,7 @@ impl World {
     }
 
     fn kv_dump(&self) -> String {
-        let entries = self.kv.entries.borrow();
+        let entries = self.kv.live();
         entries.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
     }
 
@@ -812,7 +934,7 @@ fn a_kv_dump_reveals_no_token_and_no_personal_data() {
     world.start_login();
     let pending = world.kv_dump();
     assert!(
-        !pending.contains(&*world.provider.nonce.borrow()),
+        !pending.contains(&*world.provider.last_nonce.borrow()),
         "nonce sealed"
     );
     assert!(!pending.contains("code_verifier") && !pending.contains("verifier"));
@@ -1055,8 +1177,8 @@ fn deep_links_come_back_to_same_origin_paths_only() {
         let reply = world.get(&format!("/login?return_to={requested}"));
         let location = Url::parse(reply.header("Location").unwrap()).unwrap();
         let params: HashMap<String, String> = location.query_pairs().into_owned().collect();
-        *world.provider.nonce.borrow_mut() = params["nonce"].clone();
-        let done = world.get(&format!("/oauth?code=c&state={}", params["state"]));
+        let code = world.provider.authorize(location.as_str());
+        let done = world.get(&format!("/oauth?code={code}&state={}", params["state"]));
         assert_eq!(done.header("Location"), Some(landing), "{requested}");
     }
 }
@@ -1065,10 +1187,8 @@ fn deep_links_come_back_to_same_origin_paths_only() {
 fn two_tabs_can_log_in_at_once_and_pending_logins_are_bounded() {
     let world = World::new();
     let first = world.start_login();
-    let first_nonce = world.provider.nonce.borrow().clone();
     let second = world.start_login();
     assert_eq!(world.get(&second).status, 302, "second tab");
-    *world.provider.nonce.borrow_mut() = first_nonce;
     assert_eq!(world.get(&first).status, 302, "first tab completes too");
     assert!(
         !world.cookies.borrow().contains_key(LOGIN_COOKIE),
@@ -1482,4 +1602,169 @@ fn a_callback_with_someone_elses_state_deletes_nothing() {
     assert_eq!((reply.status, reply.reason), (400, "state_mismatch"));
     assert_eq!(world.kv_counts(), (1, 0), "read, not deleted");
     assert_eq!(world.kv.count("login:"), 2);
+}
+
+// ---- KV as it really is: TTLs, failing deletes, stale reads elsewhere ----
+
+#[test]
+fn every_kv_write_carries_the_ttl_of_what_it_stores() {
+    let world = World::new()
+        .with_setting("SESSION_IDLE_TIMEOUT", "1h")
+        .with_setting("SESSION_TTL", "2h");
+    world.login();
+    assert_eq!(
+        world.kv.ttls_of("login:"),
+        vec![600],
+        "login records: 10 minutes"
+    );
+    assert_eq!(
+        world.kv.ttls_of("session:"),
+        vec![3600],
+        "a new session: its idle end"
+    );
+    // A touch after 50 minutes moves the idle end; the TTL follows it.
+    world.now.set(NOW + 50 * 60);
+    assert_eq!(world.get("/").reason, "profile");
+    assert_eq!(world.kv.ttls_of("session:"), vec![3600, 3600]);
+    // Near the absolute end the TTL is what is left, but never under KV's 60-second floor.
+    world.now.set(NOW + 100 * 60);
+    world.get("/");
+    assert_eq!(
+        world.kv.ttls_of("session:")[2],
+        20 * 60,
+        "up to the absolute end"
+    );
+    world.now.set(NOW + 2 * 3600 - 30);
+    world.get("/");
+    assert_eq!(world.kv.ttls_of("session:")[3], 60, "KV's minimum");
+    assert_eq!(world.get("/").reason, "profile");
+    world.now.set(NOW + 2 * 3600);
+    assert_eq!(
+        world.get("/").reason,
+        "session_unknown",
+        "the record's clock ends it"
+    );
+}
+
+#[test]
+fn login_records_expire_in_kv_after_ten_minutes() {
+    let world = World::new();
+    let callback = world.start_login();
+    world.now.set(NOW + 599);
+    assert_eq!(world.kv.count("login:"), 1);
+    world.now.set(NOW + 600);
+    assert_eq!(world.kv.count("login:"), 0, "gone from KV on its own");
+    let reply = world.get(&callback);
+    assert_eq!((reply.status, reply.reason), (400, "state_unknown"));
+}
+
+#[test]
+fn a_logout_whose_delete_fails_says_so_and_keeps_the_cookie() {
+    let world = World::new();
+    world.login();
+    world.kv.fail_deletes.set(true);
+    let reply = world.post("/logout");
+    assert_eq!((reply.status, reply.reason), (503, "kv_unavailable"));
+    assert_sets_no_cookie(&reply);
+    assert!(reply.body.contains("Start again") || reply.body.contains("try again"));
+    world.kv.fail_deletes.set(false);
+    assert_eq!(world.get("/").reason, "profile", "nothing half-done");
+    assert_eq!(world.post("/logout").status, 302);
+    assert_eq!(world.kv.count("session:"), 0);
+}
+
+#[test]
+fn a_state_whose_delete_fails_spends_no_code() {
+    let world = World::new();
+    let callback = world.start_login();
+    world.kv.fail_deletes.set(true);
+    let reply = world.get(&callback);
+    assert_eq!((reply.status, reply.reason), (503, "kv_unavailable"));
+    assert_no_session_cookie(&reply);
+    assert_eq!(
+        world.provider.calls_to("/v1/access_token"),
+        0,
+        "code not spent"
+    );
+    assert_eq!(world.kv.count("session:"), 0);
+    world.kv.fail_deletes.set(false);
+    assert_eq!(
+        world.get(&callback).reason,
+        "login_complete",
+        "the login can finish"
+    );
+}
+
+#[test]
+fn a_failed_refresh_whose_delete_fails_reports_it_and_leaves_the_session() {
+    let world = World::new();
+    world.login();
+    *world.provider.refresh_id_token.borrow_mut() = None; // the grant fails
+    world.now.set(NOW + 600);
+    world.kv.fail_deletes.set(true);
+    let reply = world.post("/refresh");
+    assert_eq!((reply.status, reply.reason), (503, "kv_unavailable"));
+    assert_sets_no_cookie(&reply);
+    assert_eq!(world.kv.count("session:"), 1);
+    world.kv.fail_deletes.set(false);
+    let reply = world.post("/refresh");
+    assert_eq!((reply.status, reply.reason), (401, "token_invalid_grant"));
+    assert_eq!(world.kv.count("session:"), 0, "ended once KV answers");
+}
+
+/// README: "a login whose callback is served by a location that cannot see the login record
+/// yet gets 'start again'" — and the record is not lost: once visible, the login completes.
+#[test]
+fn a_callback_that_cannot_see_its_login_record_yet_says_start_again() {
+    let world = World::new();
+    world.kv.stale_secs.set(60);
+    let callback = world.start_login();
+    let reply = world.get(&callback);
+    assert_eq!((reply.status, reply.reason), (400, "state_unknown"));
+    assert!(reply.body.contains("Start again"));
+    assert_no_session_cookie(&reply);
+    assert_eq!(world.provider.calls_to("/v1/access_token"), 0);
+    world.now.set(NOW + 61);
+    assert_eq!(world.get(&callback).reason, "login_complete");
+}
+
+/// README: "a page view right after sign-in that lands on such a location shows the
+/// signed-out page".
+#[test]
+fn a_page_view_that_cannot_see_a_new_session_yet_is_signed_out() {
+    let world = World::new();
+    let callback = world.start_login();
+    world.kv.stale_secs.set(60);
+    assert_eq!(world.get(&callback).reason, "login_complete");
+    let page = world.get("/");
+    assert_eq!(page.reason, "session_unknown");
+    assert!(page.body.contains("Sign in with Webex"));
+    assert!(!page.body.contains("ada@example.com"));
+}
+
+/// README: "a logged-out or expired session may remain readable elsewhere for up to a minute
+/// (its sealed record still needs the cookie's key)".
+#[test]
+fn a_logged_out_session_stays_readable_elsewhere_for_a_minute_and_only_with_its_key() {
+    let world = World::new();
+    world.login();
+    let stolen = world.session_cookie_pair();
+    world.kv.stale_secs.set(60);
+    assert_eq!(world.post("/logout").status, 302);
+    assert_eq!(
+        world.with_cookie_header("GET", "/", &stolen).reason,
+        "profile"
+    );
+    let (id, _) = stolen.split_once('.').unwrap();
+    let forged = format!("{id}.{}", "A".repeat(43));
+    assert_eq!(
+        world.with_cookie_header("GET", "/", &forged).reason,
+        "session_unknown",
+        "the id alone opens nothing"
+    );
+    world.now.set(NOW + 60);
+    assert_eq!(
+        world.with_cookie_header("GET", "/", &stolen).reason,
+        "session_unknown"
+    );
 }
