@@ -26,3 +26,36 @@ export async function launchChromium() {
     ],
   });
 }
+
+/**
+ * Watches a page for what a person would not see but must not happen: script errors, console
+ * errors, Content-Security-Policy violations (reported through the DOM event as console
+ * errors by an init script, which runs whatever the page's CSP says), and Worker responses
+ * of 400 or more other than the `allowed` ones (`'GET /favicon.ico 404'`-style strings).
+ * Returns the list the test asserts empty at the end.
+ */
+export function watchPage(page, { workerOrigin, label = 'page', allowed = [] }) {
+  const problems = [];
+  const allowedSet = new Set(['GET /favicon.ico 404', ...allowed]);
+  page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`);
+    });
+  });
+  // Only the Worker's pages: the local provider's login form loads things from the internet.
+  const onWorker = () => page.url().startsWith(workerOrigin);
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error' || !onWorker()) return;
+    const text = msg.text();
+    // Chromium reports the deliberate error pages' own status too; those are checked below.
+    if (/^Failed to load resource: the server responded with a status of \d+/.test(text)) return;
+    problems.push(`${label} console error on ${page.url()}: ${text}`);
+  });
+  page.on('pageerror', (err) => onWorker() && problems.push(`${label} script error on ${page.url()}: ${err.message}`));
+  page.on('response', (r) => {
+    if (!r.url().startsWith(workerOrigin) || r.status() < 400) return;
+    const key = `${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`;
+    if (!allowedSet.has(key)) problems.push(`${label}: ${key}`);
+  });
+  return problems;
+}

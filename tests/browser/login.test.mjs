@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 
 
 import { DEMO_USER } from '../provider/provider.mjs';
-import { ARTIFACTS, launchChromium } from './chromium.mjs';
+import { ARTIFACTS, launchChromium, watchPage } from './chromium.mjs';
 import { SESSION_COOKIE, startStack } from '../e2e/harness.mjs';
 
 
@@ -26,14 +26,8 @@ after(async () => {
 test('sign in with Webex in a real browser, see the profile, hit an error page, sign out', { timeout: 120_000 }, async (t) => {
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
   const page = await context.newPage();
-  const consoleErrors = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') consoleErrors.push(`${page.url()}: ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => consoleErrors.push(`${page.url()}: ${err.message}`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) consoleErrors.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
-  });
+  // The deliberate bad callback below answers 400; anything else of 400 or more is a problem.
+  const problems = watchPage(page, { workerOrigin: stack.workerOrigin, allowed: ['GET /oauth 400'] });
 
   try {
     // signed out
@@ -92,9 +86,9 @@ test('sign in with Webex in a real browser, see the profile, hit an error page, 
     assert.equal(await page.locator('#id-token-claims').count(), 0, 'signed out: no profile');
     assert.equal((await context.cookies(stack.url('/'))).some((c) => c.name === SESSION_COOKIE), false,
       'session cookie removed');
+    assert.deepEqual(problems, [], 'no script, console or CSP error, no unexpected 4xx/5xx from the Worker');
   } finally {
-    const own = consoleErrors.filter((e) => e.includes(stack.workerOrigin));
-    if (own.length) t.diagnostic(`errors seen on worker pages: ${own.join(' | ')}`);
+    if (problems.length) t.diagnostic(`problems: ${problems.join(' | ')}`);
     await context.close();
   }
 });

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 
 
 import { DEMO_USER } from '../provider/provider.mjs';
-import { ARTIFACTS, launchChromium } from './chromium.mjs';
+import { ARTIFACTS, launchChromium, watchPage } from './chromium.mjs';
 import { LOGIN_COOKIE, SESSION_COOKIE, startStack } from '../e2e/harness.mjs';
 
 
@@ -56,19 +56,13 @@ async function assertProfile(page, label) {
 
 test('two tabs: both logins complete (second tab first), then Refresh profile', { timeout: 150_000 }, async (t) => {
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
-  const problems = [];
-  const watch = (page, name) => {
-    page.on('pageerror', (err) => problems.push(`${name} ${page.url()}: ${err.message}`));
-    page.on('response', (r) => {
-      if (r.status() >= 400 && r.url().startsWith(stack.workerOrigin) && new URL(r.url()).pathname !== '/favicon.ico') {
-        problems.push(`${name}: ${r.request().method()} ${r.url()} -> ${r.status()}`);
-      }
-    });
-  };
   const first = await context.newPage();
   const second = await context.newPage();
-  watch(first, 'tab 1');
-  watch(second, 'tab 2');
+  // One list per tab, read together at the end.
+  const problems = [
+    watchPage(first, { workerOrigin: stack.workerOrigin, label: 'tab 1' }),
+    watchPage(second, { workerOrigin: stack.workerOrigin, label: 'tab 2' }),
+  ];
   const sessionCookie = async () => (await context.cookies(stack.url('/'))).find((c) => c.name === SESSION_COOKIE) || null;
   const loginCookie = async () => (await context.cookies(stack.url('/'))).find((c) => c.name === LOGIN_COOKIE) || null;
 
@@ -126,9 +120,9 @@ test('two tabs: both logins complete (second tab first), then Refresh profile', 
       shots.map((b, i) => `<figure style="margin:0"><figcaption style="font:16px sans-serif;padding:4px">tab ${i + 1}</figcaption>`
         + `<img style="width:1100px" src="data:image/png;base64,${b.toString('base64')}"></figure>`).join('')}</body>`);
     await board.screenshot({ path: path.join(ARTIFACTS, 'two-tabs.png'), fullPage: true });
-    assert.deepEqual(problems, [], 'no page errors, no 4xx/5xx from the Worker');
+    assert.deepEqual(problems.flat(), [], 'no script, console or CSP error, no 4xx/5xx from the Worker');
   } finally {
-    if (problems.length) t.diagnostic(`problems: ${problems.join(' | ')}`);
+    if (problems.flat().length) t.diagnostic(`problems: ${problems.flat().join(' | ')}`);
     await context.close();
   }
 });
