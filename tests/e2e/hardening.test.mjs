@@ -45,7 +45,12 @@ function rawRequest(path, cookieHeader, method = 'GET') {
       res.on('data', (d) => { text += d; });
       res.on('end', () => {
         // Recorded like the harness's browsers, for the one-log-line-per-response check.
-        stack.workerResponses.push({ method, route: new URL(stack.url(path)).pathname, status: res.statusCode });
+        stack.workerResponses.push({
+          method,
+          route: new URL(stack.url(path)).pathname,
+          status: res.statusCode,
+          fromWorker: Boolean(res.headers['content-security-policy']),
+        });
         resolve({ status: res.statusCode, headers: res.headers, text, setCookies: res.headers['set-cookie'] || [] });
       });
     });

@@ -481,14 +481,15 @@ export async function startStack({
     ...extraVars,
   };
 
-  // Every response that came from the Worker itself (all of its responses carry a
-  // Content-Security-Policy; workerd's own refusals do not), for the one-log-line-per-request
-  // check.
+  // Every response from the Worker's port, whoever produced it: the Worker, or the runtime
+  // itself (a "Worker threw" 500, a refusal before the Worker ran). The one-log-line-per-
+  // response check then catches a crash, which leaves no log line; a test that sends what the
+  // runtime refuses first must say so and not use the recording browsers for it.
   const workerResponses = [];
   const observe = (r) => {
     const u = new URL(r.url);
-    if (Number(u.port) === workerPort && r.headers.get('content-security-policy')) {
-      workerResponses.push({ method: r.method, route: u.pathname, status: r.status });
+    if (Number(u.port) === workerPort) {
+      workerResponses.push({ method: r.method, route: u.pathname, status: r.status, fromWorker: Boolean(r.headers.get('content-security-policy')) });
     }
   };
 
@@ -506,7 +507,7 @@ export async function startStack({
       keepOutput,
       onLine: onOutputLine,
       onReady: (res) => {
-        if (res.headers.get('content-security-policy')) workerResponses.push({ method: 'GET', route: '/', status: res.status });
+        workerResponses.push({ method: 'GET', route: '/', status: res.status, fromWorker: Boolean(res.headers.get('content-security-policy')) });
       },
     });
   } catch (err) {
@@ -574,6 +575,11 @@ export async function startStack({
 
     /** Keys of the local AUTH_KV namespace (via `wrangler kv key list --local`). */
     async kvKeys() {
+      return (await stack.kvEntries()).map((k) => k.name);
+    },
+
+    /** Keys with their expiry: `{ name, expiration }` (seconds since the epoch, as KV lists them). */
+    async kvEntries() {
       const { stdout } = await runWrangler([
         'kv', 'key', 'list', '--binding', 'AUTH_KV', '--local', '--persist-to', persistDir, ...CONFIG_ARGS,
       ]);
@@ -581,7 +587,7 @@ export async function startStack({
       const end = stdout.lastIndexOf(']');
       assert.ok(start !== -1 && end > start, `unexpected kv key list output:\n${stdout}`);
       const list = JSON.parse(stdout.slice(start, end + 1));
-      return list.map((k) => (typeof k === 'string' ? k : k.name));
+      return list.map((k) => (typeof k === 'string' ? { name: k, expiration: undefined } : { name: k.name, expiration: k.expiration }));
     },
 
     async sessionCount() {
@@ -764,6 +770,9 @@ export async function assertRequestLogs(stack, { timeoutMs = 10_000 } = {}) {
     assert.ok(Number.isInteger(line.duration_ms) && line.duration_ms >= 0, `duration_ms in ${JSON.stringify(line)}`);
     assert.ok(typeof line.request_id === 'string' && line.request_id.length > 0, `request_id in ${JSON.stringify(line)}`);
   }
+  const notFromWorker = stack.workerResponses.filter((r) => r.fromWorker === false);
+  assert.deepEqual(notFromWorker, [],
+    'every response on the Worker port came from the Worker (one without its headers is the runtime\'s: a crash, or a refusal the test must make without the recording browsers)');
   const key = (o) => `${o.method} ${o.route} ${o.status}`;
   const count = (list) => {
     const m = new Map();

@@ -6,6 +6,7 @@ import { after, afterEach, before, test } from 'node:test';
 
 import { HOSTILE_TEXT } from '../provider/rogue.mjs';
 import {
+  Browser,
   LOGIN_COOKIE,
   SESSION_COOKIE,
   assertRequestLogs,
@@ -146,23 +147,28 @@ test('percent-encoding that is not UTF-8 (state=%FF%FE) -> 400', { timeout: 60_0
   await assertRejected(stack.newBrowser(), res2, { mark: mark2 });
 });
 
-test('a 100 kB query string on /oauth -> 400 (or workerd refuses it), and the Worker keeps working', { timeout: 60_000 }, async (t) => {
+test('a 100 kB query string on /oauth: workerd refuses it (431); 10 kB reaches the Worker, which refuses it', { timeout: 60_000 }, async (t) => {
+  // The Worker's own limits (2 kB per parameter) are tested with what reaches it; what the
+  // runtime refuses first (its request-line limit) never runs the Worker, so it is sent with
+  // a browser that is not recorded for the one-log-line-per-response check.
   const variants = {
     'code of 10 kB': [`code=${'a'.repeat(10_000)}&state=x`, 'callback_param_too_long'],
-    'code of 100 kB': [`code=${'a'.repeat(100_000)}&state=x`, 'callback_param_too_long'],
-    '100 kB of parameters': [Array.from({ length: 10_000 }, (_, i) => `p${i}=${i}`).join('&').slice(0, 100_000), 'callback_missing_param'],
+    'code of 100 kB': [`code=${'a'.repeat(100_000)}&state=x`, 431],
+    '100 kB of parameters': [Array.from({ length: 10_000 }, (_, i) => `p${i}=${i}`).join('&').slice(0, 100_000), 431],
   };
-  for (const [label, [query, reason]] of Object.entries(variants)) {
+  for (const [label, [query, expected]] of Object.entries(variants)) {
     const browser = stack.newBrowser();
     await browser.request(stack.url('/login')); // a login cookie, as a real browser would have
     const mark = stack.logMark();
-    const res = await browser.request(`${stack.redirectUri}?${query}`);
-    t.diagnostic(`${label}: ${res.status}${fromWorker(res) ? ' from the Worker' : ' from workerd'}`);
-    if (fromWorker(res)) {
-      await assertRejected(browser, res, { mark, reason });
+    if (typeof expected === 'string') {
+      const res = await browser.request(`${stack.redirectUri}?${query}`);
+      assert.ok(fromWorker(res), `${label}: answered by the Worker (${res.status})`);
+      await assertRejected(browser, res, { mark, reason: expected });
     } else {
-      assert.notEqual(label, 'code of 10 kB', 'a 10 kB query is for the Worker to refuse');
-      assert.ok([400, 413, 414, 431].includes(res.status), `${label}: workerd answered ${res.status}`);
+      const res = await new Browser(browser.jar.clone()).request(`${stack.redirectUri}?${query}`);
+      t.diagnostic(`${label}: ${res.status} from workerd, before the Worker runs`);
+      assert.ok(!fromWorker(res), `${label}: refused by the runtime`);
+      assert.equal(res.status, expected);
     }
     await assertStillWorks();
   }

@@ -261,6 +261,25 @@ test('KV cost: a login <= 2 reads and <= 3 writes, a page view 1 read and 0 writ
 // ---------------------------------------------------------------------------------------------
 // KV at rest
 
+test('KV entries expire with what they hold: a login record after 10 minutes, a session at its idle end', { timeout: 60_000 }, async () => {
+  const before = new Set((await main.kvEntries()).map((e) => e.name));
+  const browser = main.newBrowser();
+  const startedAt = Math.floor(Date.now() / 1000);
+  await main.beginLogin(browser);
+  const login = (await main.kvEntries()).find((e) => e.name.startsWith('login:') && !before.has(e.name));
+  assert.ok(login, 'a new login record');
+  assert.ok(Number.isInteger(login.expiration), `the login record has an expiration: ${JSON.stringify(login)}`);
+  assert.ok(Math.abs(login.expiration - (startedAt + 600)) <= 5, `login record expires 600 s after /login (${login.expiration - startedAt} s)`);
+
+  const signedInAt = Math.floor(Date.now() / 1000);
+  await main.login(browser);
+  const session = (await main.kvEntries()).find((e) => e.name.startsWith('session:') && !before.has(e.name));
+  assert.ok(session, 'a new session record');
+  assert.ok(Math.abs(session.expiration - (signedInAt + DEFAULT_IDLE)) <= 5,
+    `the session expires at its idle end, ${DEFAULT_IDLE} s after sign-in (${session.expiration - signedInAt} s)`);
+  await main.logout(browser);
+});
+
 test('KV holds only sealed records: no token, email, name, sub, nonce, state or cookie value', { timeout: 60_000 }, async () => {
   const browser = main.newBrowser();
   const r = await main.login(browser);
