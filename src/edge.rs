@@ -258,6 +258,9 @@ fn start_fetch(
         init.set_body(&JsValue::from_str(body));
     }
     init.set_signal(Some(signal));
+    // Never follow a redirect: the 3xx itself comes back and `read_bounded` refuses it.
+    Reflect::set(&init, &"redirect".into(), &"manual".into())
+        .map_err(|_| TransportError::Network)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     Ok(global.fetch_with_str_and_init(request.url.as_str(), &init))
 }
@@ -265,6 +268,12 @@ fn start_fetch(
 /// Reads at most [`MAX_RESPONSE_BYTES`]: a hostile provider cannot exhaust the isolate's memory.
 async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, TransportError> {
     let status = response.status();
+    if let Err(redirected) = platform::refuse_redirect(status) {
+        if let Some(body) = response.body() {
+            let _ = body.cancel();
+        }
+        return Err(redirected);
+    }
     let headers = response.headers();
     let content_type = header(&headers, "content-type");
     let declared = header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());

@@ -137,6 +137,9 @@ impl AppError {
             Self::Token(TokenError::Transport(TransportError::TooLarge)) => {
                 "Webex's token service sent an answer far larger than any real one.".into()
             }
+            Self::Token(TokenError::Transport(TransportError::Redirected)) => {
+                "Webex's token service answered with a redirect; this site never follows one with your sign-in code.".into()
+            }
             Self::Token(TokenError::Transport(_)) => "Webex's token service could not be reached.".into(),
             Self::Token(_) => "Webex's token service answered with an error or an unreadable response.".into(),
             Self::Jwks(_) => "Webex's signing keys could not be loaded, so your identity could not be checked.".into(),
@@ -245,6 +248,31 @@ mod tests {
         let err = AppError::Config(config);
         assert_eq!(err.status(), 500);
         assert!(err.explanation().contains("WEBEX_CLIENT_ID"));
+    }
+
+    #[test]
+    fn a_redirect_from_each_provider_endpoint_has_its_own_reason_code() {
+        let redirected = TransportError::Redirected;
+        for (err, reason) in [
+            (
+                AppError::Token(TokenError::Transport(redirected)),
+                "token_redirect",
+            ),
+            (
+                AppError::Userinfo(UserinfoError::Transport(redirected)),
+                "userinfo_redirect",
+            ),
+            (
+                AppError::Jwks(JwksError::Transport(redirected)),
+                "jwks_redirect",
+            ),
+        ] {
+            assert_eq!((err.status(), err.reason()), (502, reason));
+        }
+        assert_eq!(
+            AppError::Jwks(JwksError::Status(500)).reason(),
+            "jwks_unavailable"
+        );
     }
 
     #[test]

@@ -79,6 +79,8 @@ struct FakeProvider {
     /// Access tokens userinfo refuses with 401.
     revoked: RefCell<Vec<String>>,
     refreshes: Cell<usize>,
+    /// Paths whose requests end in a 3xx, which the HTTP client refuses to follow.
+    redirected: RefCell<Vec<&'static str>>,
 }
 
 impl Default for FakeProvider {
@@ -94,6 +96,7 @@ impl Default for FakeProvider {
             refresh_id_token: RefCell::new(Some(Value::Null)),
             revoked: RefCell::default(),
             refreshes: Cell::new(0),
+            redirected: RefCell::default(),
         }
     }
 }
@@ -146,6 +149,9 @@ impl HttpClient for FakeProvider {
             headers.join("|"),
             request.body.clone().unwrap_or_default()
         ));
+        if self.redirected.borrow().contains(&path.as_str()) {
+            return Err(TransportError::Redirected);
+        }
         Ok(match path.as_str() {
             "/v1/access_token"
                 if request
@@ -525,6 +531,24 @@ fn token_endpoint_failure_is_502_and_the_next_login_works() {
     assert_eq!(world.kv.count("session:"), 0);
     world.provider.token_status.set(200);
     assert_eq!(world.login().status, 302);
+}
+
+#[test]
+fn a_redirect_from_any_provider_endpoint_fails_the_login_with_its_own_reason() {
+    for (path, reason) in [
+        ("/v1/access_token", "token_redirect"),
+        ("/v1/verification", "jwks_redirect"),
+        ("/v1/userinfo", "userinfo_redirect"),
+    ] {
+        let world = World::new();
+        world.provider.redirected.borrow_mut().push(path);
+        let reply = world.login();
+        assert_eq!((reply.status, reply.reason), (502, reason), "{path}");
+        assert!(reply.body.contains(reason) && reply.body.contains("Start again"));
+        assert_no_session_cookie(&reply);
+        assert_eq!(world.kv.count("session:"), 0);
+        assert_eq!(world.provider.calls_to(path), 1, "asked once, not retried");
+    }
 }
 
 #[test]
