@@ -64,10 +64,11 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> 
         };
         routes::handle(&incoming, &ctx).await
     } else {
-        routes::error_reply(&AppError::Config(crate::config::ConfigError {
+        let missing = routes::error_reply(&AppError::Config(crate::config::ConfigError {
             setting: "AUTH_KV (KV namespace binding)",
             problem: "is not bound in wrangler.toml".into(),
-        }))
+        }));
+        routes::with_transport_security(&incoming, missing)
     };
     let duration_ms = (js_sys::Date::now() as u64).saturating_sub(started);
     log_line(&incoming, &reply, &request_id, duration_ms, &usage);

@@ -84,6 +84,11 @@ impl Reply {
         Self::new(302, vec![("Location", location.to_owned())], String::new())
     }
 
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn with_cookie(mut self, set_cookie: String) -> Self {
         self.headers.push(("Set-Cookie", set_cookie));
         self

@@ -31,6 +31,17 @@ pub async fn handle<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
 ) -> Reply {
+    let reply = match https_redirect(req) {
+        Some(redirect) => redirect,
+        None => route(req, ctx).await,
+    };
+    with_transport_security(req, reply)
+}
+
+async fn route<K: KeyValueStore, H: HttpClient, S: Settings>(
+    req: &Incoming,
+    ctx: &Context<'_, K, H, S>,
+) -> Reply {
     let result = match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/") => home::show(req, ctx).await,
         ("GET", "/login") => login::start(req, ctx).await,
@@ -47,6 +58,42 @@ pub async fn handle<K: KeyValueStore, H: HttpClient, S: Settings>(
         _ => Err(AppError::NotFound),
     };
     result.unwrap_or_else(|err| error_reply(&err))
+}
+
+/// Plain `http://` is served only on this machine (`wrangler dev`). Anywhere else the same URL
+/// on `https://` (default port) answers instead: 308, so that a POST stays a POST.
+fn https_redirect(req: &Incoming) -> Option<Reply> {
+    let authority = req.origin.strip_prefix("http://")?;
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => host,
+        _ => authority,
+    };
+    if matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+        return None;
+    }
+    let query = if req.query.is_empty() { "" } else { "?" };
+    let location = format!("https://{host}{}{query}{}", req.path, req.query);
+    Some(
+        Reply::redirect(&location)
+            .with_status(308)
+            .with_reason("https_redirect"),
+    )
+}
+
+/// HSTS (RFC 6797) on every response served over HTTPS; never on plain http, where browsers
+/// ignore it (§8.1) and servers must not send it (§7.2).
+pub fn with_transport_security(req: &Incoming, reply: Reply) -> Reply {
+    if req.origin.starts_with("https://") {
+        reply.with_header(
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        )
+    } else {
+        reply
+    }
 }
 
 /// The one way an error becomes a response: status, page and log reason from the enum.

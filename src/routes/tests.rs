@@ -350,6 +350,13 @@ impl World {
         self.request("GET", target, &[])
     }
 
+    /// A request to this Worker reached at `origin` instead of [`ORIGIN`].
+    fn request_at(&self, origin: &str, method: &str, target: &str) -> Reply {
+        let mut req = self.incoming(method, target, &[]);
+        req.origin = origin.into();
+        block_on(handle(&req, &self.context()))
+    }
+
     fn store_cookies(&self, reply: &Reply) {
         for header in reply.headers_named("Set-Cookie") {
             let (name, rest) = header.split_once('=').unwrap();
@@ -1120,4 +1127,106 @@ fn invalid_session_settings_name_the_setting() {
     let reply = world.get("/");
     assert_eq!((reply.status, reply.reason), (500, "config_invalid"));
     assert!(reply.body.contains("SESSION_IDLE_TIMEOUT"));
+}
+
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+#[test]
+fn every_response_over_https_carries_hsts() {
+    let mut world = World::new();
+    let mut replies = vec![
+        world.get("/login"),
+        world.login(),
+        world.get("/"),
+        world.get("/me"),
+        world.get("/nowhere"),
+        world.request("PUT", "/", &[]),
+        world.get("/oauth?state=x&code=y"),
+    ];
+    world.settings.0.clear();
+    replies.push(world.get("/login"));
+    for reply in replies {
+        assert_eq!(
+            reply
+                .headers_named("Strict-Transport-Security")
+                .collect::<Vec<_>>(),
+            [HSTS],
+            "{} {}",
+            reply.status,
+            reply.reason
+        );
+    }
+}
+
+#[test]
+fn plain_http_on_this_machine_is_served_without_hsts() {
+    let mut world = World::new();
+    world
+        .settings
+        .0
+        .insert("REDIRECT_URI", "http://localhost:8787/oauth".into());
+    for origin in [
+        "http://localhost:8787",
+        "http://127.0.0.1:8787",
+        "http://[::1]:8787",
+    ] {
+        for (method, target) in [("GET", "/login"), ("GET", "/"), ("GET", "/nowhere")] {
+            let reply = world.request_at(origin, method, target);
+            assert_ne!(reply.status, 308, "{origin}{target}");
+            assert_eq!(reply.header("Strict-Transport-Security"), None);
+        }
+    }
+}
+
+#[test]
+fn plain_http_elsewhere_is_redirected_to_https_keeping_the_method() {
+    let world = World::new();
+    for (origin, method, target, location) in [
+        (
+            "http://login.example.com",
+            "GET",
+            "/login?return_to=%2Fme",
+            "https://login.example.com/login?return_to=%2Fme",
+        ),
+        (
+            "http://login.example.com:8080",
+            "POST",
+            "/logout",
+            "https://login.example.com/logout",
+        ),
+        (
+            "http://login.example.com",
+            "GET",
+            "/",
+            "https://login.example.com/",
+        ),
+        (
+            "http://user:pw@login.example.com",
+            "GET",
+            "/oauth?code=c&state=s",
+            "https://login.example.com/oauth?code=c&state=s",
+        ),
+        (
+            "http://[2001:db8::1]:80",
+            "GET",
+            "/",
+            "https://[2001:db8::1]/",
+        ),
+        (
+            "http://localhost.example",
+            "GET",
+            "/",
+            "https://localhost.example/",
+        ),
+    ] {
+        let reply = world.request_at(origin, method, target);
+        assert_eq!(
+            (reply.status, reply.reason, reply.header("Location")),
+            (308, "https_redirect", Some(location)),
+            "{origin}"
+        );
+        assert_eq!(reply.header("Strict-Transport-Security"), None);
+        assert!(reply.body.is_empty());
+    }
+    assert_eq!(world.kv.writes.get() + world.kv.reads.get(), 0);
 }

@@ -717,9 +717,15 @@ export async function startStack({
   return stack;
 }
 
-/** Assert the security headers every HTML response must carry. */
+/**
+ * Assert the security headers every HTML response must carry; and no HSTS over plain http
+ * (RFC 6797 §7.2: only responses over HTTPS carry it).
+ */
 export function assertSecurityHeaders(response, label = response.url) {
   assert.ok(response.headers.get('content-security-policy'), `${label}: missing Content-Security-Policy`);
+  if (String(response.url).startsWith('http://')) {
+    assert.equal(response.headers.get('strict-transport-security'), null, `${label}: HSTS over plain http`);
+  }
   assert.equal(response.headers.get('x-content-type-options'), 'nosniff', `${label}: X-Content-Type-Options`);
   assert.equal(response.headers.get('referrer-policy'), 'no-referrer', `${label}: Referrer-Policy`);
 }
