@@ -10,6 +10,10 @@ use crate::oidc::token::TokenError;
 use crate::oidc::userinfo::UserinfoError;
 use crate::platform::TransportError;
 
+/// The period of the `LOGIN_RATE_LIMITER` binding in wrangler.toml (`simple.period`), in
+/// seconds, as `Retry-After` carries it.
+pub const LOGIN_RATE_PERIOD: &str = "60";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppError {
     Config(ConfigError),
@@ -39,6 +43,8 @@ pub enum AppError {
     SessionEnded(&'static str),
     /// A state-changing request from another site.
     CrossSite,
+    /// Too many logins started from this client address in the rate limit's period.
+    RateLimited,
     NotFound,
     MethodNotAllowed,
 }
@@ -56,6 +62,7 @@ impl AppError {
             Self::Token(_) | Self::Jwks(_) | Self::IdToken(_) | Self::Userinfo(_) => 502,
             Self::SessionEnded(_) => 401,
             Self::CrossSite => 403,
+            Self::RateLimited => 429,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
         }
@@ -78,6 +85,7 @@ impl AppError {
             Self::Userinfo(e) => e.code(),
             Self::SessionEnded(cause) => cause,
             Self::CrossSite => "cross_site_request",
+            Self::RateLimited => "rate_limited",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
         }
@@ -98,6 +106,7 @@ impl AppError {
             }
             Self::SessionEnded(_) => "Please sign in again",
             Self::CrossSite => "Request refused",
+            Self::RateLimited => "Too many sign-in attempts",
             Self::NotFound => "Page not found",
             Self::MethodNotAllowed => "Method not allowed",
         }
@@ -152,8 +161,19 @@ impl AppError {
                 "Your session could not be renewed with Webex, so it has ended. Sign in again to continue.".into()
             }
             Self::CrossSite => "This action must come from this site's own pages.".into(),
+            Self::RateLimited => {
+                "Too many sign-ins were started from your network in the last minute. Please wait a minute and try again.".into()
+            }
             Self::NotFound => "There is nothing at this address.".into(),
             Self::MethodNotAllowed => "This address does not accept that kind of request.".into(),
+        }
+    }
+
+    /// For `Retry-After`: the rate limit's period (wrangler.toml's `[[ratelimits]]`).
+    pub fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            Self::RateLimited => Some(LOGIN_RATE_PERIOD),
+            _ => None,
         }
     }
 

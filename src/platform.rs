@@ -97,6 +97,24 @@ impl OutboundResponse {
     }
 }
 
+/// What the rate limiter answered for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    Allowed,
+    /// Over the limit for this period.
+    Exceeded,
+    /// The limiter could not be asked (not bound, or it failed): the request goes ahead, and
+    /// its log line carries this warning.
+    Unavailable(&'static str),
+}
+
+/// A per-client request limit (the Workers Rate Limiting binding). Boxed future, so that it
+/// can be a trait object like [`Crypto`].
+pub trait RateLimiter {
+    /// Counts one request for `key` and says whether it is within the limit.
+    fn limit<'a>(&'a self, key: &'a str) -> LocalBoxFuture<'a, RateLimit>;
+}
+
 /// The cryptography the Worker borrows from its platform: RS256 signature checks
 /// (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3) and AES-256-GCM for records at rest. The
 /// Worker hands both to the runtime's WebCrypto (native code; imported RSA keys are kept for

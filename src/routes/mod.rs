@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::pages;
-use crate::platform::{Crypto, HttpClient, KeyValueStore};
+use crate::platform::{Crypto, HttpClient, KeyValueStore, RateLimiter};
 use crate::provider::KeyCache;
 
 /// What a route may use of the platform.
@@ -23,6 +23,8 @@ pub struct Context<'a, K, H, S> {
     pub settings: &'a S,
     pub keys: &'a KeyCache,
     pub crypto: &'a dyn Crypto,
+    /// Limits `GET /login` per client address.
+    pub login_limiter: &'a dyn RateLimiter,
     /// Seconds since the Unix epoch.
     pub now: i64,
 }
@@ -98,9 +100,13 @@ pub fn with_transport_security(req: &Incoming, reply: Reply) -> Reply {
 
 /// The one way an error becomes a response: status, page and log reason from the enum.
 pub fn error_reply(err: &AppError) -> Reply {
-    Reply::html(err.status(), pages::error(err))
+    let reply = Reply::html(err.status(), pages::error(err))
         .no_store()
-        .with_reason(err.reason())
+        .with_reason(err.reason());
+    match err.retry_after() {
+        Some(secs) => reply.with_header("Retry-After", secs),
+        None => reply,
+    }
 }
 
 /// For state-changing POSTs. SameSite=Lax already keeps the session cookie off cross-site

@@ -12,7 +12,7 @@ use super::*;
 use crate::config::tests::MapSettings;
 use crate::cookies::{LOGIN_COOKIE, SESSION_COOKIE};
 use crate::oidc::test_keys::{jwk_json, jwks_json, sign_rs256, RustCrypto, TestKey};
-use crate::platform::{OutboundRequest, OutboundResponse, StoreError, TransportError};
+use crate::platform::{OutboundRequest, OutboundResponse, RateLimit, StoreError, TransportError};
 use crate::provider::KEYS_REFETCH_COOLDOWN_SECS;
 
 const ORIGIN: &str = "https://login.example.com";
@@ -279,7 +279,42 @@ impl FakeProvider {
     }
 }
 
+/// The rate limiter: allows `remaining` requests, then refuses; or is unavailable.
+struct FakeLimiter {
+    remaining: Cell<u32>,
+    unavailable: Cell<Option<&'static str>>,
+    keys: RefCell<Vec<String>>,
+}
+
+impl Default for FakeLimiter {
+    fn default() -> Self {
+        Self {
+            remaining: Cell::new(u32::MAX),
+            unavailable: Cell::new(None),
+            keys: RefCell::default(),
+        }
+    }
+}
+
+impl RateLimiter for FakeLimiter {
+    fn limit<'a>(&'a self, key: &'a str) -> futures_util::future::LocalBoxFuture<'a, RateLimit> {
+        self.keys.borrow_mut().push(key.to_owned());
+        let outcome = match (self.unavailable.get(), self.remaining.get()) {
+            (Some(why), _) => RateLimit::Unavailable(why),
+            (None, 0) => RateLimit::Exceeded,
+            (None, n) => {
+                self.remaining.set(n - 1);
+                RateLimit::Allowed
+            }
+        };
+        Box::pin(async move { outcome })
+    }
+}
+
+const CLIENT_IP: &str = "203.0.113.7";
+
 struct World {
+    limiter: FakeLimiter,
     kv: MemoryKv,
     provider: FakeProvider,
     settings: MapSettings,
@@ -291,6 +326,7 @@ struct World {
 impl World {
     fn new() -> Self {
         Self {
+            limiter: FakeLimiter::default(),
             kv: MemoryKv::default(),
             provider: FakeProvider::default(),
             settings: crate::config::tests::minimal(),
@@ -314,6 +350,7 @@ impl World {
             settings: &self.settings,
             keys: &self.keys,
             crypto: &RustCrypto,
+            login_limiter: &self.limiter,
             now: self.now.get(),
         }
     }
@@ -335,6 +372,7 @@ impl World {
             cookie_header,
             origin_header: None,
             sec_fetch_site: None,
+            client_ip: Some(CLIENT_IP.into()),
         };
         for (name, value) in extra {
             match *name {
@@ -1229,4 +1267,61 @@ fn plain_http_elsewhere_is_redirected_to_https_keeping_the_method() {
         assert!(reply.body.is_empty());
     }
     assert_eq!(world.kv.writes.get() + world.kv.reads.get(), 0);
+}
+
+#[test]
+fn too_many_logins_from_one_address_get_429_with_retry_after_and_no_kv_write() {
+    let world = World::new();
+    world.limiter.remaining.set(2);
+    assert_eq!(world.get("/login").status, 302);
+    assert_eq!(world.get("/login").status, 302);
+    let writes = world.kv.writes.get();
+    let reads = world.kv.reads.get();
+    let cookies_before = world.cookies.borrow().clone();
+
+    let reply = world.get("/login?return_to=%2Fme");
+    assert_eq!((reply.status, reply.reason), (429, "rate_limited"));
+    assert_eq!(reply.header("Retry-After"), Some("60"));
+    assert_eq!(
+        reply.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+    assert!(reply.body.contains("Too many sign-in attempts"));
+    assert!(reply.body.contains("rate_limited") && reply.body.contains("Start again"));
+    assert_eq!(reply.headers_named("Set-Cookie").count(), 0);
+    assert_eq!(reply.warning, None);
+    assert_eq!(
+        (world.kv.writes.get(), world.kv.reads.get()),
+        (writes, reads)
+    );
+    assert_eq!(*world.cookies.borrow(), cookies_before);
+    assert_eq!(world.kv.count("login:"), 2);
+    assert_eq!(world.limiter.keys.borrow().as_slice(), [CLIENT_IP; 3]);
+
+    // Only /login is limited: a signed-in page view or a callback is not counted.
+    world.get("/");
+    world.get("/oauth?code=c&state=s");
+    assert_eq!(world.limiter.keys.borrow().len(), 3);
+}
+
+#[test]
+fn a_missing_or_failing_limiter_lets_logins_through_with_a_warning() {
+    for why in ["rate_limiter_unbound", "rate_limiter_failed"] {
+        let world = World::new();
+        world.limiter.unavailable.set(Some(why));
+        let reply = world.get("/login");
+        assert_eq!((reply.status, reply.reason), (302, "login_started"));
+        assert_eq!(reply.warning, Some(why));
+        assert_eq!(world.kv.count("login:"), 1);
+    }
+    let world = World::new();
+    assert_eq!(world.get("/login").warning, None);
+    let mut req = world.incoming("GET", "/login", &[]);
+    req.client_ip = None;
+    let reply = block_on(handle(&req, &world.context()));
+    assert_eq!(
+        (reply.status, reply.warning),
+        (302, Some("rate_limit_no_client_ip"))
+    );
 }

@@ -23,8 +23,11 @@ import { startRogueProvider } from '../provider/rogue.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRANGLER = path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
-// Optional: run against another wrangler config (e.g. a stand-in Worker) instead of ./wrangler.toml.
-const CONFIG_ARGS = process.env.E2E_WRANGLER_CONFIG ? ['--config', process.env.E2E_WRANGLER_CONFIG] : [];
+// The Worker's wrangler config: tests/e2e/wrangler.toml, the root one with the login rate
+// limit raised (every test client comes from 127.0.0.1), or E2E_WRANGLER_CONFIG (e.g. a
+// stand-in Worker). ROOT_CONFIG_ARGS: the root wrangler.toml itself, real limit included.
+export const E2E_CONFIG_ARGS = ['--config', process.env.E2E_WRANGLER_CONFIG || path.join('tests', 'e2e', 'wrangler.toml')];
+export const ROOT_CONFIG_ARGS = ['--config', 'wrangler.toml'];
 
 export const SESSION_COOKIE = '__Host-webex-session';
 export const LOGIN_COOKIE = '__Host-webex-login';
@@ -320,7 +323,7 @@ export async function startWranglerDev({
   port,
   vars = {},
   persistDir,
-  configArgs = CONFIG_ARGS,
+  configArgs = E2E_CONFIG_ARGS,
   readyTimeoutMs = 120_000,
   keepOutput = true,
   onLine,
@@ -436,6 +439,8 @@ export async function startWranglerDev({
  * `provider`: 'oidc' (default: the oidc-provider based Webex look-alike, with a login form) or
  * 'rogue' (tests/provider/rogue.mjs: no login form, switchable misbehaviour).
  * `vars`: extra `--var NAME:VALUE` settings for the Worker (they override the defaults).
+ * `configArgs`: the wrangler config (default E2E_CONFIG_ARGS; ROOT_CONFIG_ARGS for the real
+ * login rate limit).
  * `onOutputLine`, `keepOutput`: see startWranglerDev (with keepOutput false, the log helpers
  * below see nothing).
  */
@@ -445,6 +450,7 @@ export async function startStack({
   readyTimeoutMs = 120_000,
   provider: providerKind = 'oidc',
   vars: extraVars = {},
+  configArgs = E2E_CONFIG_ARGS,
   keepOutput = true,
   onOutputLine,
 }) {
@@ -502,6 +508,7 @@ export async function startStack({
       port: workerPort,
       vars,
       persistDir,
+      configArgs,
       readyTimeoutMs,
       keepOutput,
       onLine: onOutputLine,
@@ -575,7 +582,7 @@ export async function startStack({
     /** Keys of the local AUTH_KV namespace (via `wrangler kv key list --local`). */
     async kvKeys() {
       const { stdout } = await runWrangler([
-        'kv', 'key', 'list', '--binding', 'AUTH_KV', '--local', '--persist-to', persistDir, ...CONFIG_ARGS,
+        'kv', 'key', 'list', '--binding', 'AUTH_KV', '--local', '--persist-to', persistDir, ...configArgs,
       ]);
       const start = stdout.indexOf('[');
       const end = stdout.lastIndexOf(']');
