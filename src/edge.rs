@@ -19,14 +19,16 @@ use crate::error::AppError;
 use crate::http::{split_request_url, Incoming, Reply};
 use crate::oidc::jwks::RsaPublicKey;
 use crate::platform::{
-    self, Crypto, HttpClient, KeyValueStore, OutboundRequest, OutboundResponse, StoreError,
-    TransportError,
+    self, Crypto, HttpClient, KeyValueStore, OutboundRequest, OutboundResponse, RateLimit,
+    RateLimiter, StoreError, TransportError,
 };
 use crate::provider::KeyCache;
 use crate::routes::{self, Context, InFlightRefreshes};
 
 /// The KV namespace binding that holds login records and sessions.
 pub const KV_BINDING: &str = "AUTH_KV";
+/// The Workers Rate Limiting binding that limits `GET /login` per client address.
+pub const LOGIN_RATE_LIMITER_BINDING: &str = "LOGIN_RATE_LIMITER";
 /// Every subrequest gets this long before the login fails with a clear message.
 const SUBREQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Provider responses are read up to this size and no further.
@@ -64,14 +66,19 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> 
             keys: &keys,
             refreshing: &refreshing,
             crypto: &WebCrypto,
+            login_limiter: &WorkersRateLimiter(
+                Reflect::get(&env, &JsValue::from_str(LOGIN_RATE_LIMITER_BINDING))
+                    .unwrap_or(JsValue::UNDEFINED),
+            ),
             now: (started / 1000) as i64,
         };
         routes::handle(&incoming, &ctx).await
     } else {
-        routes::error_reply(&AppError::Config(crate::config::ConfigError {
+        let missing = routes::error_reply(&AppError::Config(crate::config::ConfigError {
             setting: "AUTH_KV (KV namespace binding)",
             problem: "is not bound in wrangler.toml".into(),
-        }))
+        }));
+        routes::with_transport_security(&incoming, missing)
     };
     let duration_ms = (js_sys::Date::now() as u64).saturating_sub(started);
     log_line(&incoming, &reply, &request_id, duration_ms, &usage);
@@ -95,6 +102,7 @@ fn incoming(req: &web_sys::Request) -> Incoming {
         cookie_header: header(&headers, "cookie").unwrap_or_default(),
         origin_header: header(&headers, "origin"),
         sec_fetch_site: header(&headers, "sec-fetch-site"),
+        client_ip: header(&headers, "cf-connecting-ip"),
     }
 }
 
@@ -119,7 +127,7 @@ fn bump(counter: &Cell<u32>) {
 
 /// One structured line per request: no query, no cookie, no header values, so no secret.
 fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, usage: &Usage) {
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "event": "request",
         "method": req.method,
         "route": req.path.chars().take(64).collect::<String>(),
@@ -131,9 +139,12 @@ fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, u
         "kv_writes": usage.kv_writes.get(),
         "subrequests": usage.subrequests.get(),
     });
+    if let (Some(warning), serde_json::Value::Object(fields)) = (reply.warning, &mut line) {
+        fields.insert("warning".into(), warning.into());
+    }
     if reply.status >= 500 {
         worker::console_error!("{line}");
-    } else if reply.status >= 400 {
+    } else if reply.status >= 400 || reply.warning.is_some() {
         worker::console_warn!("{line}");
     } else {
         worker::console_log!("{line}");
@@ -172,18 +183,23 @@ struct WorkersKv<'a> {
     usage: &'a Usage,
 }
 
+/// Calls `binding.method(...args)` and awaits the promise it returns.
+async fn call_binding(binding: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, ()> {
+    let function: js_sys::Function = Reflect::get(binding, &JsValue::from_str(method))
+        .and_then(|f| f.dyn_into())
+        .map_err(|_| ())?;
+    let promise: js_sys::Promise = function
+        .apply(binding, &args.iter().collect::<js_sys::Array>())
+        .and_then(|p| p.dyn_into())
+        .map_err(|_| ())?;
+    JsFuture::from(promise).await.map_err(|_| ())
+}
+
 impl WorkersKv<'_> {
     async fn call(&self, method: &str, args: &[JsValue]) -> Result<JsValue, StoreError> {
-        let function: js_sys::Function = Reflect::get(&self.kv, &JsValue::from_str(method))
-            .and_then(|f| f.dyn_into())
-            .map_err(|_| StoreError("kv method missing"))?;
-        let promise: js_sys::Promise = function
-            .apply(&self.kv, &args.iter().collect::<js_sys::Array>())
-            .and_then(|p| p.dyn_into())
-            .map_err(|_| StoreError("kv call failed"))?;
-        JsFuture::from(promise)
+        call_binding(&self.kv, method, args)
             .await
-            .map_err(|_| StoreError("kv call failed"))
+            .map_err(|()| StoreError("kv call failed"))
     }
 }
 
@@ -262,6 +278,9 @@ fn start_fetch(
         init.set_body(&JsValue::from_str(body));
     }
     init.set_signal(Some(signal));
+    // Never follow a redirect: the 3xx itself comes back and `read_bounded` refuses it.
+    Reflect::set(&init, &"redirect".into(), &"manual".into())
+        .map_err(|_| TransportError::Network)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     Ok(global.fetch_with_str_and_init(request.url.as_str(), &init))
 }
@@ -269,6 +288,12 @@ fn start_fetch(
 /// Reads at most [`MAX_RESPONSE_BYTES`]: a hostile provider cannot exhaust the isolate's memory.
 async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, TransportError> {
     let status = response.status();
+    if let Err(redirected) = platform::refuse_redirect(status) {
+        if let Some(body) = response.body() {
+            let _ = body.cancel();
+        }
+        return Err(redirected);
+    }
     let headers = response.headers();
     let content_type = header(&headers, "content-type");
     let declared = header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());
@@ -305,6 +330,28 @@ async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, T
         content_type,
         body: String::from_utf8_lossy(&body).into_owned(),
     })
+}
+
+/// The `LOGIN_RATE_LIMITER` binding (Workers Rate Limiting), called directly:
+/// `limit({ key })` resolves to `{ success }`. Undefined when the binding is missing.
+struct WorkersRateLimiter(JsValue);
+
+impl RateLimiter for WorkersRateLimiter {
+    fn limit<'a>(&'a self, key: &'a str) -> LocalBoxFuture<'a, RateLimit> {
+        Box::pin(async move {
+            if !self.0.is_object() {
+                return RateLimit::Unavailable("rate_limiter_unbound");
+            }
+            let options = js_sys::Object::new();
+            let _ = Reflect::set(&options, &"key".into(), &key.into());
+            let outcome = call_binding(&self.0, "limit", &[options.into()]).await;
+            match outcome.map(|o| Reflect::get(&o, &"success".into()).map(|s| s.as_bool())) {
+                Ok(Ok(Some(true))) => RateLimit::Allowed,
+                Ok(Ok(Some(false))) => RateLimit::Exceeded,
+                _ => RateLimit::Unavailable("rate_limiter_failed"),
+            }
+        })
+    }
 }
 
 /// The runtime's WebCrypto: native RSA and AES-GCM; imported RSA keys are reused.

@@ -10,6 +10,10 @@ use crate::oidc::token::TokenError;
 use crate::oidc::userinfo::UserinfoError;
 use crate::platform::TransportError;
 
+/// The period of the `LOGIN_RATE_LIMITER` binding in wrangler.toml (`simple.period`), in
+/// seconds, as `Retry-After` carries it.
+pub const LOGIN_RATE_PERIOD: &str = "60";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppError {
     Config(ConfigError),
@@ -39,6 +43,8 @@ pub enum AppError {
     SessionEnded(&'static str),
     /// A state-changing request from another site.
     CrossSite,
+    /// Too many logins started from this client address in the rate limit's period.
+    RateLimited,
     NotFound,
     MethodNotAllowed,
 }
@@ -57,6 +63,7 @@ impl AppError {
             Self::Token(_) | Self::Jwks(_) | Self::IdToken(_) | Self::Userinfo(_) => 502,
             Self::SessionEnded(_) => 401,
             Self::CrossSite => 403,
+            Self::RateLimited => 429,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
         }
@@ -80,6 +87,7 @@ impl AppError {
             Self::Userinfo(e) => e.code(),
             Self::SessionEnded(cause) => cause,
             Self::CrossSite => "cross_site_request",
+            Self::RateLimited => "rate_limited",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
         }
@@ -101,6 +109,7 @@ impl AppError {
             }
             Self::SessionEnded(_) => "Please sign in again",
             Self::CrossSite => "Request refused",
+            Self::RateLimited => "Too many sign-in attempts",
             Self::NotFound => "Page not found",
             Self::MethodNotAllowed => "Method not allowed",
         }
@@ -146,6 +155,9 @@ impl AppError {
             Self::Token(TokenError::Transport(TransportError::TooLarge)) => {
                 "Webex's token service sent an answer far larger than any real one.".into()
             }
+            Self::Token(TokenError::Transport(TransportError::Redirected)) => {
+                "Webex's token service answered with a redirect; this site never follows one with your sign-in code.".into()
+            }
             Self::Token(TokenError::Transport(_)) => "Webex's token service could not be reached.".into(),
             Self::Token(_) => "Webex's token service answered with an error or an unreadable response.".into(),
             Self::Jwks(_) => "Webex's signing keys could not be loaded, so your identity could not be checked.".into(),
@@ -158,8 +170,19 @@ impl AppError {
                 "Your session could not be renewed with Webex, so it has ended. Sign in again to continue.".into()
             }
             Self::CrossSite => "This action must come from this site's own pages.".into(),
+            Self::RateLimited => {
+                "Too many sign-ins were started from your network in the last minute. Please wait a minute and try again.".into()
+            }
             Self::NotFound => "There is nothing at this address.".into(),
             Self::MethodNotAllowed => "This address does not accept that kind of request.".into(),
+        }
+    }
+
+    /// For `Retry-After`: the rate limit's period (wrangler.toml's `[[ratelimits]]`).
+    pub fn retry_after(&self) -> Option<&'static str> {
+        match self {
+            Self::RateLimited => Some(LOGIN_RATE_PERIOD),
+            _ => None,
         }
     }
 
@@ -254,6 +277,31 @@ mod tests {
         let err = AppError::Config(config);
         assert_eq!(err.status(), 500);
         assert!(err.explanation().contains("WEBEX_CLIENT_ID"));
+    }
+
+    #[test]
+    fn a_redirect_from_each_provider_endpoint_has_its_own_reason_code() {
+        let redirected = TransportError::Redirected;
+        for (err, reason) in [
+            (
+                AppError::Token(TokenError::Transport(redirected)),
+                "token_redirect",
+            ),
+            (
+                AppError::Userinfo(UserinfoError::Transport(redirected)),
+                "userinfo_redirect",
+            ),
+            (
+                AppError::Jwks(JwksError::Transport(redirected)),
+                "jwks_redirect",
+            ),
+        ] {
+            assert_eq!((err.status(), err.reason()), (502, reason));
+        }
+        assert_eq!(
+            AppError::Jwks(JwksError::Status(500)).reason(),
+            "jwks_unavailable"
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Incoming {
     pub origin_header: Option<String>,
     /// `Sec-Fetch-Site` request header (Fetch Metadata).
     pub sec_fetch_site: Option<String>,
+    /// `CF-Connecting-IP`: the client's address, set by Cloudflare (and by `wrangler dev`).
+    pub client_ip: Option<String>,
 }
 
 /// A response plus the reason code that the request log carries.
@@ -31,6 +33,8 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
     pub reason: &'static str,
+    /// Something the operator should see although the request succeeded (logged).
+    pub warning: Option<&'static str>,
 }
 
 impl Reply {
@@ -43,6 +47,7 @@ impl Reply {
             headers,
             body,
             reason: "ok",
+            warning: None,
         }
     }
 
@@ -84,6 +89,11 @@ impl Reply {
         Self::new(302, vec![("Location", location.to_owned())], String::new())
     }
 
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn with_cookie(mut self, set_cookie: String) -> Self {
         self.headers.push(("Set-Cookie", set_cookie));
         self
@@ -96,6 +106,11 @@ impl Reply {
 
     pub fn with_reason(mut self, reason: &'static str) -> Self {
         self.reason = reason;
+        self
+    }
+
+    pub fn with_warning(mut self, warning: Option<&'static str>) -> Self {
+        self.warning = warning;
         self
     }
 

@@ -50,10 +50,26 @@ pub enum TransportError {
     Timeout,
     /// The body exceeded the read limit; the rest was not read.
     TooLarge,
+    /// The answer was a redirect (3xx). Subrequests never follow one: a redirected token
+    /// request would re-send the code, the PKCE verifier, a refresh token or the client
+    /// secret to wherever `Location` points.
+    Redirected,
+}
+
+/// The one place that decides what a subrequest's status means before its body is read: any
+/// 3xx is a failure, never a hop to follow.
+pub fn refuse_redirect(status: u16) -> Result<(), TransportError> {
+    if (300..400).contains(&status) {
+        Err(TransportError::Redirected)
+    } else {
+        Ok(())
+    }
 }
 
 #[allow(async_fn_in_trait)]
 pub trait HttpClient {
+    /// Sends one request and never follows a redirect: a 3xx answer is
+    /// [`TransportError::Redirected`] (see [`refuse_redirect`]).
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, TransportError>;
 
     /// Waits on this request's own timer: how a request waits for a fetch another request is
@@ -79,6 +95,24 @@ impl OutboundResponse {
             media == "application/json" || media.ends_with("+json")
         })
     }
+}
+
+/// What the rate limiter answered for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    Allowed,
+    /// Over the limit for this period.
+    Exceeded,
+    /// The limiter could not be asked (not bound, or it failed): the request goes ahead, and
+    /// its log line carries this warning.
+    Unavailable(&'static str),
+}
+
+/// A per-client request limit (the Workers Rate Limiting binding). Boxed future, so that it
+/// can be a trait object like [`Crypto`].
+pub trait RateLimiter {
+    /// Counts one request for `key` and says whether it is within the limit.
+    fn limit<'a>(&'a self, key: &'a str) -> LocalBoxFuture<'a, RateLimit>;
 }
 
 /// The cryptography the Worker borrows from its platform: RS256 signature checks
@@ -112,4 +146,23 @@ pub trait Crypto {
         aad: &'a [u8],
         sealed: &'a [u8],
     ) -> LocalBoxFuture<'a, Option<Vec<u8>>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_3xx_is_a_refused_redirect_and_nothing_else_is() {
+        for status in [300, 301, 302, 303, 304, 307, 308, 399] {
+            assert_eq!(
+                refuse_redirect(status),
+                Err(TransportError::Redirected),
+                "{status}"
+            );
+        }
+        for status in [100, 200, 204, 299, 400, 401, 404, 500, 503] {
+            assert_eq!(refuse_redirect(status), Ok(()), "{status}");
+        }
+    }
 }

@@ -77,15 +77,9 @@ impl KeyCache {
             headers: vec![("Accept", "application/json".to_owned())],
             body: None,
         };
-        let response = http
-            .send(request)
-            .await
-            .map_err(|e| JwksError::Unavailable(format!("{e:?}")))?;
+        let response = http.send(request).await.map_err(JwksError::Transport)?;
         if !response.is_success() {
-            return Err(JwksError::Unavailable(format!(
-                "status {}",
-                response.status
-            )));
+            return Err(JwksError::Status(response.status));
         }
         let keys = Rc::new(KeySet::parse(&response.body)?);
         *self.slot.borrow_mut() = Some(CachedKeys {

@@ -25,6 +25,9 @@ pub enum IdTokenError {
     Malformed,
     /// `alg` is not RS256; `none` and HMAC are refused (OIDC Core §3.1.3.7 step 7).
     UnsupportedAlgorithm(String),
+    /// The header carries `crit`: extensions that must be understood, and this client
+    /// understands none (RFC 7515 §4.1.11).
+    CriticalHeader,
     /// No key of the provider's JWKS verifies the signature (OIDC Core §3.1.3.7 step 6).
     BadSignature,
     /// `iss` is not an allowed issuer (OIDC Core §3.1.3.7 step 2).
@@ -56,6 +59,7 @@ impl IdTokenError {
         match self {
             Self::Malformed => "id_token_malformed",
             Self::UnsupportedAlgorithm(_) => "id_token_alg",
+            Self::CriticalHeader => "id_token_crit",
             Self::BadSignature => "id_token_signature",
             Self::IssuerNotAllowed => "id_token_iss",
             Self::AudienceMismatch => "id_token_aud",
@@ -75,6 +79,9 @@ impl IdTokenError {
             Self::Malformed => "RFC 7515 §7.1: the ID token is not a well-formed JWS",
             Self::UnsupportedAlgorithm(_) => {
                 "OIDC Core §3.1.3.7(7): the signing algorithm must be RS256"
+            }
+            Self::CriticalHeader => {
+                "RFC 7515 §4.1.11: the token names critical header extensions this site does not support"
             }
             Self::BadSignature => "OIDC Core §3.1.3.7(6): no provider key verifies the signature",
             Self::IssuerNotAllowed => "OIDC Core §3.1.3.7(2): the issuer is not allowed",
@@ -153,6 +160,7 @@ impl<'a> UnverifiedIdToken<'a> {
             .rsplit_once('.')
             .map(|(input, _)| input)
             .ok_or(IdTokenError::Malformed)?;
+        check_no_crit(signing_input)?;
         Ok(Self {
             token,
             signing_input,
@@ -230,6 +238,17 @@ fn check_algorithm(alg: &str) -> Result<(), IdTokenError> {
     }
 }
 
+/// RFC 7515 §4.1.11: a recipient must refuse a JWS whose `crit` lists an extension it does
+/// not understand. This client understands none, so a `crit` of any value is refused.
+fn check_no_crit(signing_input: &str) -> Result<(), IdTokenError> {
+    let header = signing_input.split('.').next().unwrap_or_default();
+    if decode_json_object(header)?.contains_key("crit") {
+        Err(IdTokenError::CriticalHeader)
+    } else {
+        Ok(())
+    }
+}
+
 fn check_issuer(claims: &Map<String, Value>, allowed: &[String]) -> Result<(), IdTokenError> {
     match claims.get("iss").and_then(Value::as_str) {
         Some(iss) if allowed.iter().any(|a| a == iss) => Ok(()),
@@ -272,7 +291,12 @@ fn decode_claims(signing_input: &str) -> Result<Map<String, Value>, IdTokenError
         .split_once('.')
         .map(|(_, payload)| payload)
         .ok_or(IdTokenError::Malformed)?;
-    let json = Base64UrlUnpadded::decode_vec(payload).map_err(|_| IdTokenError::Malformed)?;
+    decode_json_object(payload)
+}
+
+/// One base64url segment of a compact JWS holding a JSON object.
+fn decode_json_object(segment: &str) -> Result<Map<String, Value>, IdTokenError> {
+    let json = Base64UrlUnpadded::decode_vec(segment).map_err(|_| IdTokenError::Malformed)?;
     serde_json::from_slice(&json).map_err(|_| IdTokenError::Malformed)
 }
 
@@ -673,6 +697,32 @@ mod tests {
             verify_with(&token, &default_keys()).unwrap_err(),
             IdTokenError::UnsupportedAlgorithm("none".into())
         );
+    }
+
+    #[test]
+    fn rejects_any_crit_header() {
+        for crit in [
+            json!(["exp"]),
+            json!(["http://example.com/extension"]),
+            json!([]),
+            json!(null),
+            json!("b64"),
+        ] {
+            let header = json!({"alg": "RS256", "crit": crit, "exp": NOW + 60});
+            let token = sign_rs256(TestKey::get(0), &header, &good_claims());
+            assert_eq!(
+                verify_with(&token, &default_keys()).unwrap_err(),
+                IdTokenError::CriticalHeader,
+                "{crit}"
+            );
+        }
+        let header = json!({"alg": "RS256", "typ": "JWT", "critical": ["x"]});
+        let token = sign_rs256(TestKey::get(0), &header, &good_claims());
+        assert!(
+            verify_with(&token, &default_keys()).is_ok(),
+            "only `crit` itself"
+        );
+        assert_eq!(IdTokenError::CriticalHeader.code(), "id_token_crit");
     }
 
     #[test]

@@ -7,6 +7,8 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::Deserialize;
 
+use crate::platform::TransportError;
+
 /// A JWKS larger than this is not a key set (Webex's is a few kB).
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// More keys than this and the search for a `kid`-less token becomes a CPU sink.
@@ -14,8 +16,10 @@ const MAX_KEYS: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksError {
-    /// The JWKS could not be fetched (network, timeout or non-2xx status).
-    Unavailable(String),
+    /// The JWKS could not be fetched (network, timeout, redirect, oversized body).
+    Transport(TransportError),
+    /// The JWKS endpoint answered with a non-2xx, non-3xx status.
+    Status(u16),
     /// The body is not a JWKS document (RFC 7517 §5).
     Malformed,
     /// The document holds no RSA key usable for RS256 signatures.
@@ -25,7 +29,8 @@ pub enum JwksError {
 impl JwksError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unavailable(_) => "jwks_unavailable",
+            Self::Transport(TransportError::Redirected) => "jwks_redirect",
+            Self::Transport(_) | Self::Status(_) => "jwks_unavailable",
             Self::Malformed => "jwks_malformed",
             Self::NoUsableKeys => "jwks_no_usable_keys",
         }

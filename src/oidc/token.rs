@@ -34,6 +34,7 @@ impl TokenError {
             Self::Transport(TransportError::Timeout) => "token_endpoint_timeout",
             Self::Transport(TransportError::TooLarge) => "token_response_too_large",
             Self::Transport(TransportError::Network) => "token_endpoint_unreachable",
+            Self::Transport(TransportError::Redirected) => "token_redirect",
         }
     }
 }

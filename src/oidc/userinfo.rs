@@ -25,6 +25,7 @@ impl UserinfoError {
             Self::Malformed => "userinfo_invalid",
             Self::SubjectMismatch => "userinfo_sub_mismatch",
             Self::Transport(TransportError::Timeout) => "userinfo_timeout",
+            Self::Transport(TransportError::Redirected) => "userinfo_redirect",
             Self::Transport(_) => "userinfo_unreachable",
         }
     }

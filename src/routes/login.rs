@@ -7,7 +7,7 @@ use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::oidc::authorize::authorize_url;
 use crate::oidc::secrets::{Nonce, PkceVerifier, State};
-use crate::platform::{HttpClient, KeyValueStore};
+use crate::platform::{HttpClient, KeyValueStore, RateLimit};
 use crate::sessions::seal::SealKey;
 use crate::sessions::{self, LoginRecord, LOGIN_TTL_SECS};
 
@@ -17,6 +17,16 @@ pub async fn start<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
 ) -> Result<Reply, AppError> {
+    // First, so that a refused request costs no KV write. Fails open: sign-in keeps working
+    // when the limiter is missing or fails, and the log line says so.
+    let warning = match req.client_ip.as_deref().map(client_key) {
+        None => Some("rate_limit_no_client_ip"),
+        Some(key) => match ctx.login_limiter.limit(&key).await {
+            RateLimit::Allowed => None,
+            RateLimit::Exceeded => return Err(AppError::RateLimited),
+            RateLimit::Unavailable(why) => Some(why),
+        },
+    };
     let config = Config::load(ctx.settings, &req.origin)?;
     let return_to = safe_return_to(requested_return_to(&req.query).as_deref());
     let state = State::generate()?;
@@ -36,7 +46,39 @@ pub async fn start<K: KeyValueStore, H: HttpClient, S: Settings>(
     Ok(Reply::redirect(location.as_str())
         .with_cookie(pending.set_cookie(LOGIN_TTL_SECS))
         .no_store()
-        .with_reason("login_started"))
+        .with_reason("login_started")
+        .with_warning(warning))
+}
+
+/// The rate-limit key for a client address: an IPv4 address as it is; an IPv6 address by its
+/// /64 prefix, because one subscriber usually holds a whole /64 and could otherwise switch
+/// address at every request. The address comes from Cloudflare, so it is well-formed.
+pub fn client_key(ip: &str) -> String {
+    if !ip.contains(':') || ip.contains('.') {
+        return ip.to_owned();
+    }
+    let (head, tail) = ip.split_once("::").unwrap_or((ip, ""));
+    let count = |part: &str| part.split(':').filter(|g| !g.is_empty()).count();
+    let zeros = 8usize.saturating_sub(count(head) + count(tail));
+    let mut key = String::new();
+    let mut taken = 0;
+    let mut take = |group: &str| {
+        if taken < 4 {
+            let group = group.trim_start_matches('0');
+            key.push_str(if group.is_empty() { "0" } else { group });
+            key.push(':');
+            taken += 1;
+        }
+    };
+    head.split(':')
+        .filter(|g| !g.is_empty())
+        .for_each(&mut take);
+    (0..zeros).for_each(|_| take("0"));
+    tail.split(':')
+        .filter(|g| !g.is_empty())
+        .for_each(&mut take);
+    key.make_ascii_lowercase();
+    key + ":/64"
 }
 
 fn requested_return_to(query: &str) -> Option<String> {
@@ -76,7 +118,26 @@ pub fn safe_return_to(requested: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_return_to;
+    use super::{client_key, safe_return_to};
+
+    #[test]
+    fn ipv4_is_its_own_key_ipv6_counts_by_its_64_prefix() {
+        assert_eq!(client_key("203.0.113.7"), "203.0.113.7");
+        for same in [
+            "2001:db8:1:2::1",
+            "2001:db8:1:2:ffff:ffff:ffff:ffff",
+            "2001:0db8:0001:0002:0000:0000:0000:0009",
+            "2001:DB8:1:2:a:b:c:d",
+        ] {
+            assert_eq!(client_key(same), "2001:db8:1:2::/64", "{same}");
+        }
+        assert_eq!(client_key("2001:db8:1:3::1"), "2001:db8:1:3::/64");
+        assert_eq!(client_key("2001:db8::1"), "2001:db8:0:0::/64");
+        assert_eq!(client_key("::1"), "0:0:0:0::/64");
+        assert_eq!(client_key("::ffff:198.51.100.1"), "::ffff:198.51.100.1");
+        assert_eq!(client_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(client_key("fe80::"), "fe80:0:0:0::/64");
+    }
 
     #[test]
     fn keeps_same_origin_paths() {

@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::pages;
-use crate::platform::{Crypto, HttpClient, KeyValueStore};
+use crate::platform::{Crypto, HttpClient, KeyValueStore, RateLimiter};
 use crate::provider::KeyCache;
 pub use session::InFlightRefreshes;
 
@@ -26,11 +26,24 @@ pub struct Context<'a, K, H, S> {
     /// Sessions this isolate is refreshing (one refresh per session at a time).
     pub refreshing: &'a InFlightRefreshes,
     pub crypto: &'a dyn Crypto,
+    /// Limits `GET /login` per client address.
+    pub login_limiter: &'a dyn RateLimiter,
     /// Seconds since the Unix epoch.
     pub now: i64,
 }
 
 pub async fn handle<K: KeyValueStore, H: HttpClient, S: Settings>(
+    req: &Incoming,
+    ctx: &Context<'_, K, H, S>,
+) -> Reply {
+    let reply = match https_redirect(req) {
+        Some(redirect) => redirect,
+        None => route(req, ctx).await,
+    };
+    with_transport_security(req, reply)
+}
+
+async fn route<K: KeyValueStore, H: HttpClient, S: Settings>(
     req: &Incoming,
     ctx: &Context<'_, K, H, S>,
 ) -> Reply {
@@ -52,11 +65,51 @@ pub async fn handle<K: KeyValueStore, H: HttpClient, S: Settings>(
     result.unwrap_or_else(|err| error_reply(&err))
 }
 
+/// Plain `http://` is served only on this machine (`wrangler dev`). Anywhere else the same URL
+/// on `https://` (default port) answers instead: 308, so that a POST stays a POST.
+fn https_redirect(req: &Incoming) -> Option<Reply> {
+    let authority = req.origin.strip_prefix("http://")?;
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => host,
+        _ => authority,
+    };
+    if matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+        return None;
+    }
+    let query = if req.query.is_empty() { "" } else { "?" };
+    let location = format!("https://{host}{}{query}{}", req.path, req.query);
+    Some(
+        Reply::redirect(&location)
+            .with_status(308)
+            .with_reason("https_redirect"),
+    )
+}
+
+/// HSTS (RFC 6797) on every response served over HTTPS; never on plain http, where browsers
+/// ignore it (§8.1) and servers must not send it (§7.2).
+pub fn with_transport_security(req: &Incoming, reply: Reply) -> Reply {
+    if req.origin.starts_with("https://") {
+        reply.with_header(
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        )
+    } else {
+        reply
+    }
+}
+
 /// The one way an error becomes a response: status, page and log reason from the enum.
 pub fn error_reply(err: &AppError) -> Reply {
-    Reply::html(err.status(), pages::error(err))
+    let reply = Reply::html(err.status(), pages::error(err))
         .no_store()
-        .with_reason(err.reason())
+        .with_reason(err.reason());
+    match err.retry_after() {
+        Some(secs) => reply.with_header("Retry-After", secs),
+        None => reply,
+    }
 }
 
 /// For state-changing POSTs. SameSite=Lax already keeps the session cookie off cross-site

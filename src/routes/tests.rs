@@ -13,7 +13,7 @@ use super::*;
 use crate::config::tests::MapSettings;
 use crate::cookies::{LOGIN_COOKIE, SESSION_COOKIE};
 use crate::oidc::test_keys::{jwk_json, jwks_json, sign_rs256, RustCrypto, TestKey};
-use crate::platform::{OutboundRequest, OutboundResponse, StoreError, TransportError};
+use crate::platform::{OutboundRequest, OutboundResponse, RateLimit, StoreError, TransportError};
 use crate::provider::KEYS_REFETCH_COOLDOWN_SECS;
 
 const ORIGIN: &str = "https://login.example.com";
@@ -189,6 +189,8 @@ struct FakeProvider {
     /// Refresh tokens already spent: with `reject_reuse`, presenting one again fails.
     spent_refresh_tokens: RefCell<Vec<String>>,
     reject_reuse: Cell<bool>,
+    /// Paths whose requests end in a 3xx, which the HTTP client refuses to follow.
+    redirected: RefCell<Vec<&'static str>>,
 }
 
 impl Default for FakeProvider {
@@ -209,6 +211,7 @@ impl Default for FakeProvider {
             userinfo_yields: Cell::new(0),
             spent_refresh_tokens: RefCell::default(),
             reject_reuse: Cell::new(false),
+            redirected: RefCell::default(),
         }
     }
 }
@@ -306,6 +309,9 @@ impl HttpClient for FakeProvider {
             headers.join("|"),
             request.body.clone().unwrap_or_default()
         ));
+        if self.redirected.borrow().contains(&path.as_str()) {
+            return Err(TransportError::Redirected);
+        }
         let yields = match path.as_str() {
             "/v1/access_token" => self.token_yields.borrow_mut().pop_front().unwrap_or(0),
             "/v1/userinfo" => self.userinfo_yields.get(),
@@ -443,7 +449,42 @@ impl FakeProvider {
     }
 }
 
+/// The rate limiter: allows `remaining` requests, then refuses; or is unavailable.
+struct FakeLimiter {
+    remaining: Cell<u32>,
+    unavailable: Cell<Option<&'static str>>,
+    keys: RefCell<Vec<String>>,
+}
+
+impl Default for FakeLimiter {
+    fn default() -> Self {
+        Self {
+            remaining: Cell::new(u32::MAX),
+            unavailable: Cell::new(None),
+            keys: RefCell::default(),
+        }
+    }
+}
+
+impl RateLimiter for FakeLimiter {
+    fn limit<'a>(&'a self, key: &'a str) -> futures_util::future::LocalBoxFuture<'a, RateLimit> {
+        self.keys.borrow_mut().push(key.to_owned());
+        let outcome = match (self.unavailable.get(), self.remaining.get()) {
+            (Some(why), _) => RateLimit::Unavailable(why),
+            (None, 0) => RateLimit::Exceeded,
+            (None, n) => {
+                self.remaining.set(n - 1);
+                RateLimit::Allowed
+            }
+        };
+        Box::pin(async move { outcome })
+    }
+}
+
+const CLIENT_IP: &str = "203.0.113.7";
+
 struct World {
+    limiter: FakeLimiter,
     kv: MemoryKv,
     provider: FakeProvider,
     settings: MapSettings,
@@ -457,6 +498,7 @@ impl World {
     fn new() -> Self {
         let now = Rc::new(Cell::new(NOW));
         Self {
+            limiter: FakeLimiter::default(),
             kv: MemoryKv::new(Rc::clone(&now)),
             provider: FakeProvider::default(),
             settings: crate::config::tests::minimal(),
@@ -482,6 +524,7 @@ impl World {
             keys: &self.keys,
             refreshing: &self.refreshing,
             crypto: &RustCrypto,
+            login_limiter: &self.limiter,
             now: self.now.get(),
         }
     }
@@ -503,6 +546,7 @@ impl World {
             cookie_header,
             origin_header: None,
             sec_fetch_site: None,
+            client_ip: Some(CLIENT_IP.into()),
         };
         for (name, value) in extra {
             match *name {
@@ -516,6 +560,13 @@ impl World {
 
     fn get(&self, target: &str) -> Reply {
         self.request("GET", target, &[])
+    }
+
+    /// A request to this Worker reached at `origin` instead of [`ORIGIN`].
+    fn request_at(&self, origin: &str, method: &str, target: &str) -> Reply {
+        let mut req = self.incoming(method, target, &[]);
+        req.origin = origin.into();
+        block_on(handle(&req, &self.context()))
     }
 
     fn store_cookies(&self, reply: &Reply) {
@@ -689,6 +740,24 @@ fn token_endpoint_failure_is_502_and_the_next_login_works() {
     assert_eq!(world.kv.count("session:"), 0);
     world.provider.token_status.set(200);
     assert_eq!(world.login().status, 302);
+}
+
+#[test]
+fn a_redirect_from_any_provider_endpoint_fails_the_login_with_its_own_reason() {
+    for (path, reason) in [
+        ("/v1/access_token", "token_redirect"),
+        ("/v1/verification", "jwks_redirect"),
+        ("/v1/userinfo", "userinfo_redirect"),
+    ] {
+        let world = World::new();
+        world.provider.redirected.borrow_mut().push(path);
+        let reply = world.login();
+        assert_eq!((reply.status, reply.reason), (502, reason), "{path}");
+        assert!(reply.body.contains(reason) && reply.body.contains("Start again"));
+        assert_no_session_cookie(&reply);
+        assert_eq!(world.kv.count("session:"), 0);
+        assert_eq!(world.provider.calls_to(path), 1, "asked once, not retried");
+    }
 }
 
 #[test]
@@ -1766,5 +1835,166 @@ fn a_logged_out_session_stays_readable_elsewhere_for_a_minute_and_only_with_its_
     assert_eq!(
         world.with_cookie_header("GET", "/", &stolen).reason,
         "session_unknown"
+    );
+}
+
+// ---- HTTPS, rate limits ----
+
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+#[test]
+fn every_response_over_https_carries_hsts() {
+    let mut world = World::new();
+    let mut replies = vec![
+        world.get("/login"),
+        world.login(),
+        world.get("/"),
+        world.get("/me"),
+        world.get("/nowhere"),
+        world.request("PUT", "/", &[]),
+        world.get("/oauth?state=x&code=y"),
+    ];
+    world.settings.0.clear();
+    replies.push(world.get("/login"));
+    for reply in replies {
+        assert_eq!(
+            reply
+                .headers_named("Strict-Transport-Security")
+                .collect::<Vec<_>>(),
+            [HSTS],
+            "{} {}",
+            reply.status,
+            reply.reason
+        );
+    }
+}
+
+#[test]
+fn plain_http_on_this_machine_is_served_without_hsts() {
+    let mut world = World::new();
+    world
+        .settings
+        .0
+        .insert("REDIRECT_URI", "http://localhost:8787/oauth".into());
+    for origin in [
+        "http://localhost:8787",
+        "http://127.0.0.1:8787",
+        "http://[::1]:8787",
+    ] {
+        for (method, target) in [("GET", "/login"), ("GET", "/"), ("GET", "/nowhere")] {
+            let reply = world.request_at(origin, method, target);
+            assert_ne!(reply.status, 308, "{origin}{target}");
+            assert_eq!(reply.header("Strict-Transport-Security"), None);
+        }
+    }
+}
+
+#[test]
+fn plain_http_elsewhere_is_redirected_to_https_keeping_the_method() {
+    let world = World::new();
+    for (origin, method, target, location) in [
+        (
+            "http://login.example.com",
+            "GET",
+            "/login?return_to=%2Fme",
+            "https://login.example.com/login?return_to=%2Fme",
+        ),
+        (
+            "http://login.example.com:8080",
+            "POST",
+            "/logout",
+            "https://login.example.com/logout",
+        ),
+        (
+            "http://login.example.com",
+            "GET",
+            "/",
+            "https://login.example.com/",
+        ),
+        (
+            "http://user:pw@login.example.com",
+            "GET",
+            "/oauth?code=c&state=s",
+            "https://login.example.com/oauth?code=c&state=s",
+        ),
+        (
+            "http://[2001:db8::1]:80",
+            "GET",
+            "/",
+            "https://[2001:db8::1]/",
+        ),
+        (
+            "http://localhost.example",
+            "GET",
+            "/",
+            "https://localhost.example/",
+        ),
+    ] {
+        let reply = world.request_at(origin, method, target);
+        assert_eq!(
+            (reply.status, reply.reason, reply.header("Location")),
+            (308, "https_redirect", Some(location)),
+            "{origin}"
+        );
+        assert_eq!(reply.header("Strict-Transport-Security"), None);
+        assert!(reply.body.is_empty());
+    }
+    assert_eq!(world.kv.writes.get() + world.kv.reads.get(), 0);
+}
+
+#[test]
+fn too_many_logins_from_one_address_get_429_with_retry_after_and_no_kv_write() {
+    let world = World::new();
+    world.limiter.remaining.set(2);
+    assert_eq!(world.get("/login").status, 302);
+    assert_eq!(world.get("/login").status, 302);
+    let writes = world.kv.writes.get();
+    let reads = world.kv.reads.get();
+    let cookies_before = world.cookies.borrow().clone();
+
+    let reply = world.get("/login?return_to=%2Fme");
+    assert_eq!((reply.status, reply.reason), (429, "rate_limited"));
+    assert_eq!(reply.header("Retry-After"), Some("60"));
+    assert_eq!(
+        reply.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+    assert!(reply.body.contains("Too many sign-in attempts"));
+    assert!(reply.body.contains("rate_limited") && reply.body.contains("Start again"));
+    assert_eq!(reply.headers_named("Set-Cookie").count(), 0);
+    assert_eq!(reply.warning, None);
+    assert_eq!(
+        (world.kv.writes.get(), world.kv.reads.get()),
+        (writes, reads)
+    );
+    assert_eq!(*world.cookies.borrow(), cookies_before);
+    assert_eq!(world.kv.count("login:"), 2);
+    assert_eq!(world.limiter.keys.borrow().as_slice(), [CLIENT_IP; 3]);
+
+    // Only /login is limited: a signed-in page view or a callback is not counted.
+    world.get("/");
+    world.get("/oauth?code=c&state=s");
+    assert_eq!(world.limiter.keys.borrow().len(), 3);
+}
+
+#[test]
+fn a_missing_or_failing_limiter_lets_logins_through_with_a_warning() {
+    for why in ["rate_limiter_unbound", "rate_limiter_failed"] {
+        let world = World::new();
+        world.limiter.unavailable.set(Some(why));
+        let reply = world.get("/login");
+        assert_eq!((reply.status, reply.reason), (302, "login_started"));
+        assert_eq!(reply.warning, Some(why));
+        assert_eq!(world.kv.count("login:"), 1);
+    }
+    let world = World::new();
+    assert_eq!(world.get("/login").warning, None);
+    let mut req = world.incoming("GET", "/login", &[]);
+    req.client_ip = None;
+    let reply = block_on(handle(&req, &world.context()));
+    assert_eq!(
+        (reply.status, reply.warning),
+        (302, Some("rate_limit_no_client_ip"))
     );
 }

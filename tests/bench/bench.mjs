@@ -8,7 +8,8 @@
 // Three phases, each a closed loop of N concurrent clients for the given duration, after an
 // untimed warm-up: (a) the floor (GET / of tests/bench/floor), (b) complete logins (GET /login,
 // the local provider's authorize endpoint and login form, GET /oauth, GET /), (c) page views
-// (GET / with the session of a completed login). Measured per phase: operations per second,
+// (GET / with the session of a completed login); between (b) and (c), untimed, 1,000 anonymous
+// GET /login (200 with --smoke) for their KV cost. Measured per phase: operations per second,
 // client-side latency per route, CPU time of the workerd processes (from /proc, around the
 // phase), and, from the Worker's request log lines, KV reads/writes and subrequests; plus the
 // wasm and upload sizes. Prints a table with budgets. Exit status: 0; 1 when there were
@@ -306,6 +307,30 @@ async function main(opts) {
     });
     const jwksInLoginWarmup = provider.stats.jwks - jwksBeforeLogins - loginResult.providerCalls.jwks;
 
+    // (b') anonymous GET /login: what a flood of started-but-never-finished logins costs in
+    // KV (the benchmark's config raises the rate limit, so none is refused)
+    const anonymousCount = opts.smoke ? 200 : 1000;
+    say(`anonymous logins: ${anonymousCount} x GET /login without a cookie`);
+    await tally.waitFor(ctx.appResponses);
+    tally.begin();
+    let anonymousSent = 0;
+    addFailures(await closedLoop({
+      concurrency,
+      durationMs: 10 * 60_000,
+      // the count is taken before the op's first await, so exactly anonymousCount are sent
+      until: () => anonymousSent >= anonymousCount,
+      op: async () => {
+        anonymousSent += 1;
+        const r = await new TimedBrowser(ctx, '/').request(stack.url('/login'));
+        check(r.status === 302, `anonymous GET /login answered ${r.status}`);
+      },
+    }));
+    await tally.waitFor(ctx.appResponses);
+    const anonymousLog = tally.end();
+    errors.logStatus += anonymousLog.statusErrors;
+    errors.logStatusSamples.push(...anonymousLog.statusErrorSamples);
+    const anonymous = { requests: anonymousLog.requests, kvWrites: anonymousLog.kvWrites, kvReads: anonymousLog.kvReads };
+
     // (c) page views, each client with the session of its own fresh login
     say('page views: one login per client first');
     const sessions = await Promise.allSettled(Array.from({ length: concurrency }, () => login()));
@@ -337,6 +362,7 @@ async function main(opts) {
       sizes,
       floor: floorResult,
       logins: loginResult,
+      anonymous,
       pageViews: pageViewResult,
       jwks: { total: provider.stats.jwks, inLoginPhase: loginResult.providerCalls.jwks, inLoginWarmup: jwksInLoginWarmup },
       errors,
@@ -438,6 +464,9 @@ function report(r, ev) {
     ['KV reads', perOp(L.log.kvReads, L.ops), perOp(V.log.kvReads, V.ops)],
     ['KV writes', perOp(L.log.kvWrites, L.ops), perOp(V.log.kvWrites, V.ops)],
   ]));
+  const A = r.anonymous;
+  out.push(`anonymous GET /login (no cookie, never finished): ${fmt((A.kvWrites / A.requests) * 1000, 0)} KV writes and`
+    + ` ${fmt((A.kvReads / A.requests) * 1000, 0)} KV reads per 1,000 requests (${A.requests} requests, limit raised)`);
   out.push(`provider calls per login: token ${perOp(L.providerCalls.token, L.ops)}, userinfo ${perOp(L.providerCalls.userinfo, L.ops)};`
     + ` JWKS fetches: ${r.jwks.total} in the run (${r.jwks.inLoginWarmup} in the login warm-up, ${r.jwks.inLoginPhase} in the measured logins)`);
   out.push('');

@@ -38,11 +38,12 @@ export function errorKey(err) {
 }
 
 /**
- * Runs `op(workerIndex)` in `concurrency` closed loops until `durationMs` has passed; ops in
- * flight at the deadline are awaited (and counted). An op that throws or takes longer than
- * `opTimeoutMs` is an error. Resolves to { completed, failed, errors (message -> count), elapsedMs }.
+ * Runs `op(workerIndex)` in `concurrency` closed loops until `durationMs` has passed or
+ * `until()` is true; ops in flight at the end are awaited (and counted). An op that throws or
+ * takes longer than `opTimeoutMs` is an error.
+ * Resolves to { completed, failed, errors (message -> count), elapsedMs }.
  */
-export async function closedLoop({ concurrency, durationMs, op, opTimeoutMs = 30_000 }) {
+export async function closedLoop({ concurrency, durationMs, op, opTimeoutMs = 30_000, until = () => false }) {
   const start = performance.now();
   const deadline = start + durationMs;
   let completed = 0;
@@ -54,7 +55,7 @@ export async function closedLoop({ concurrency, durationMs, op, opTimeoutMs = 30
     errors.set(k, (errors.get(k) || 0) + 1);
   };
   const loop = async (i) => {
-    while (performance.now() < deadline) {
+    while (performance.now() < deadline && !until()) {
       let timer;
       try {
         await Promise.race([

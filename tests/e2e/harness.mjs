@@ -23,8 +23,11 @@ import { startRogueProvider } from '../provider/rogue.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRANGLER = path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
-// Optional: run against another wrangler config (e.g. a stand-in Worker) instead of ./wrangler.toml.
-const CONFIG_ARGS = process.env.E2E_WRANGLER_CONFIG ? ['--config', process.env.E2E_WRANGLER_CONFIG] : [];
+// The Worker's wrangler config: tests/e2e/wrangler.toml, the root one with the login rate
+// limit raised (every test client comes from 127.0.0.1), or E2E_WRANGLER_CONFIG (e.g. a
+// stand-in Worker). ROOT_CONFIG_ARGS: the root wrangler.toml itself, real limit included.
+export const E2E_CONFIG_ARGS = ['--config', process.env.E2E_WRANGLER_CONFIG || path.join('tests', 'e2e', 'wrangler.toml')];
+export const ROOT_CONFIG_ARGS = ['--config', 'wrangler.toml'];
 
 export const SESSION_COOKIE = '__Host-webex-session';
 export const LOGIN_COOKIE = '__Host-webex-login';
@@ -320,7 +323,7 @@ export async function startWranglerDev({
   port,
   vars = {},
   persistDir,
-  configArgs = CONFIG_ARGS,
+  configArgs = E2E_CONFIG_ARGS,
   readyTimeoutMs = 120_000,
   keepOutput = true,
   onLine,
@@ -436,6 +439,8 @@ export async function startWranglerDev({
  * `provider`: 'oidc' (default: the oidc-provider based Webex look-alike, with a login form) or
  * 'rogue' (tests/provider/rogue.mjs: no login form, switchable misbehaviour).
  * `vars`: extra `--var NAME:VALUE` settings for the Worker (they override the defaults).
+ * `configArgs`: the wrangler config (default E2E_CONFIG_ARGS; ROOT_CONFIG_ARGS for the real
+ * login rate limit).
  * `onOutputLine`, `keepOutput`: see startWranglerDev (with keepOutput false, the log helpers
  * below see nothing).
  */
@@ -445,6 +450,7 @@ export async function startStack({
   readyTimeoutMs = 120_000,
   provider: providerKind = 'oidc',
   vars: extraVars = {},
+  configArgs = E2E_CONFIG_ARGS,
   keepOutput = true,
   onOutputLine,
 }) {
@@ -503,6 +509,7 @@ export async function startStack({
       port: workerPort,
       vars,
       persistDir,
+      configArgs,
       readyTimeoutMs,
       keepOutput,
       onLine: onOutputLine,
@@ -581,7 +588,7 @@ export async function startStack({
     /** Keys with their expiry: `{ name, expiration }` (seconds since the epoch, as KV lists them). */
     async kvEntries() {
       const { stdout } = await runWrangler([
-        'kv', 'key', 'list', '--binding', 'AUTH_KV', '--local', '--persist-to', persistDir, ...CONFIG_ARGS,
+        'kv', 'key', 'list', '--binding', 'AUTH_KV', '--local', '--persist-to', persistDir, ...configArgs,
       ]);
       const start = stdout.indexOf('[');
       const end = stdout.lastIndexOf(']');
@@ -723,9 +730,15 @@ export async function startStack({
   return stack;
 }
 
-/** Assert the security headers every HTML response must carry. */
+/**
+ * Assert the security headers every HTML response must carry; and no HSTS over plain http
+ * (RFC 6797 §7.2: only responses over HTTPS carry it).
+ */
 export function assertSecurityHeaders(response, label = response.url) {
   assert.ok(response.headers.get('content-security-policy'), `${label}: missing Content-Security-Policy`);
+  if (String(response.url).startsWith('http://')) {
+    assert.equal(response.headers.get('strict-transport-security'), null, `${label}: HSTS over plain http`);
+  }
   assert.equal(response.headers.get('x-content-type-options'), 'nosniff', `${label}: X-Content-Type-Options`);
   assert.equal(response.headers.get('referrer-policy'), 'no-referrer', `${label}: Referrer-Policy`);
 }

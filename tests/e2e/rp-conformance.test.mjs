@@ -195,6 +195,12 @@ test('reject: alg none (id_token_alg)', { timeout: 60_000 }, async () => {
   assert.equal(op.stats.lastIdToken.header.alg, 'none');
 });
 
+test('reject: a validly signed token whose header carries crit (id_token_crit)', { timeout: 60_000 }, async () => {
+  const header = { crit: ['exp'], exp: Math.floor(Date.now() / 1000) + 600 };
+  await refusedLogin('custom', { header }, { reason: 'id_token_crit' });
+  assert.deepEqual(op.stats.lastIdToken.header.crit, ['exp']);
+});
+
 test('reject: HS256 keyed with the RSA public key PEM / SPKI bytes (id_token_alg)', { timeout: 90_000 }, async () => {
   for (const secret of ['pem', 'der', 'pkcs1']) {
     await refusedLogin('id_token_alg_hs256', { secret }, { reason: 'id_token_alg' });

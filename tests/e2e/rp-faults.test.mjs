@@ -5,6 +5,7 @@
 // Worker on 8813 / provider on 9413; the JWKS faults need Workers that never fetched keys
 // (the Worker caches a good JWKS for an hour), so each gets a fresh stack: 8814/9414, 8815/9415.
 import { strict as assert } from 'node:assert';
+import * as http from 'node:http';
 import { after, afterEach, before, test } from 'node:test';
 
 import { ROGUE_USER } from '../provider/rogue.mjs';
@@ -107,6 +108,43 @@ test('token endpoint that never answers -> 502 token_endpoint_timeout after abou
   assert.equal(stack.provider.stats.held - held, 1, 'the provider held one token request');
   assert.ok(elapsedMs >= 9_000 && elapsedMs <= 20_000, `the Worker gave up after ${elapsedMs} ms (expected about 10 s)`);
   stack.provider.releaseHeld();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Redirects: never followed. Each points at a second listener that must see no request (a
+// followed 307 from the token endpoint would re-send the code, the PKCE verifier and the
+// client credentials to it).
+
+async function withTrapListener(fn) {
+  const seen = [];
+  const trap = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{}');
+  });
+  await new Promise((resolve) => { trap.listen(0, '127.0.0.1', resolve); });
+  try {
+    return await fn(`http://127.0.0.1:${trap.address().port}`, seen);
+  } finally {
+    await new Promise((resolve) => { trap.close(resolve); trap.closeAllConnections(); });
+  }
+}
+
+test('token endpoint 307 to another listener -> 502 token_redirect; the redirect is not followed', { timeout: 60_000 }, async () => {
+  await withTrapListener(async (trapUrl, seen) => {
+    const location = `${trapUrl}/v1/access_token`;
+    await faultLogin(stack, 'token_redirect', { reason: 'token_redirect', page: /redirect/i, options: { status: 307, location } });
+    assert.deepEqual(seen, [], 'the second listener received no request');
+  });
+});
+
+test('userinfo 308 to another listener -> 502 userinfo_redirect; the redirect is not followed', { timeout: 60_000 }, async () => {
+  await withTrapListener(async (trapUrl, seen) => {
+    const location = `${trapUrl}/v1/userinfo`;
+    await faultLogin(stack, 'userinfo_redirect', { reason: 'userinfo_redirect', options: { status: 308, location } });
+    assert.deepEqual(seen, [], 'the second listener received no request');
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

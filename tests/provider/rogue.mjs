@@ -119,6 +119,12 @@ const sendHtml = (res, status, html) => {
   res.end(html);
 };
 
+const redirect = (res, ctx) => {
+  res.writeHead(ctx.options.status || 307, { location: ctx.options.location, 'content-length': 0 });
+  res.end();
+  return true;
+};
+
 const CASES = {
   normal: {},
 
@@ -276,6 +282,12 @@ const CASES = {
   token_hang: {
     token: (_req, res, ctx) => { ctx.hold(res); return true; },
   },
+
+  // --- redirects (a 3xx instead of an answer): options.location is where it points,
+  // options.status the status (default 307, which keeps the method and the body)
+  token_redirect: { token: (_req, res, ctx) => redirect(res, ctx) },
+  userinfo_redirect: { userinfoRaw: (_req, res, ctx) => redirect(res, ctx) },
+  jwks_redirect: { jwks: (_req, res, ctx) => redirect(res, ctx) },
 
   // --- JWKS faults
   jwks_500: {
