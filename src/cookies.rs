@@ -24,7 +24,7 @@ const MAX_COOKIE_HEADER_BYTES: usize = 16 * 1024;
 const MAX_VALUE_LEN: usize = 160;
 /// Logins that may be in progress at once in one browser (tabs). Older ones are dropped.
 pub const MAX_PENDING_LOGINS: usize = 3;
-/// Candidate values kept when a name of ours is duplicated (for logout to end each).
+/// Candidate values read when a name of ours is duplicated (for logout to end each).
 const MAX_CANDIDATES: usize = 4;
 
 /// What a `Cookie` header carries under one of our names.
@@ -32,9 +32,8 @@ const MAX_CANDIDATES: usize = 4;
 pub enum Found<T> {
     /// No cookie of exactly this name.
     Absent,
-    /// The name appears more than once: ours cannot be told from a planted one. Carries the
-    /// well-formed candidates (at most a few), which only logout uses, to end each of them.
-    Ambiguous(Vec<T>),
+    /// The name appears more than once: ours cannot be told from a planted one.
+    Ambiguous,
     /// Exactly one cookie of this name, but its value is not shaped like ours.
     Malformed,
     /// Exactly one cookie of this name, shaped like ours.
@@ -50,11 +49,11 @@ impl<T> Found<T> {
         }
     }
 
-    fn and_then<U>(self, parse: impl Fn(T) -> Option<U>) -> Found<U> {
+    fn and_then<U>(self, parse: impl FnOnce(T) -> Option<U>) -> Found<U> {
         match self {
             Self::Absent => Found::Absent,
+            Self::Ambiguous => Found::Ambiguous,
             Self::Malformed => Found::Malformed,
-            Self::Ambiguous(all) => Found::Ambiguous(all.into_iter().filter_map(parse).collect()),
             Self::One(value) => parse(value).map_or(Found::Malformed, Found::One),
         }
     }
@@ -62,39 +61,44 @@ impl<T> Found<T> {
 
 /// The cookie named exactly `name` in a `Cookie` header (RFC 6265bis §5.7.4 pairs: split at
 /// `;`, name and value split at the first `=`, SP and HTAB trimmed, nothing else).
-pub fn find<'a>(header: &'a str, name: &str) -> Found<&'a str> {
-    let mut matches = pairs(header).filter(|(n, _)| n.as_bytes() == name.as_bytes());
-    let Some((_, first)) = matches.next() else {
-        return Found::Absent;
-    };
-    let rest: Vec<&str> = matches.map(|(_, v)| v).collect();
-    if rest.is_empty() {
-        return token_value(first).map_or(Found::Malformed, Found::One);
+pub fn find<'a>(header: &'a str, name: &'a str) -> Found<&'a str> {
+    let mut values = named(header, name);
+    match (values.next(), values.next()) {
+        (None, _) => Found::Absent,
+        (Some(_), Some(_)) => Found::Ambiguous,
+        (Some(value), None) => token_value(value).map_or(Found::Malformed, Found::One),
     }
-    let candidates = std::iter::once(first)
-        .chain(rest)
-        .filter_map(token_value)
-        .take(MAX_CANDIDATES)
-        .collect();
-    Found::Ambiguous(candidates)
 }
 
-fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+/// Every well-formed value under `name` (a few at most): what logout ends when a name of
+/// ours is duplicated and the genuine one cannot be told apart.
+pub fn candidates<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+    named(header, name)
+        .filter_map(token_value)
+        .take(MAX_CANDIDATES)
+}
+
+fn named<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
     // A cut inside a multi-byte character falls back to the whole header's shorter prefix.
     let mut end = header.len().min(MAX_COOKIE_HEADER_BYTES);
     while !header.is_char_boundary(end) {
         end -= 1;
     }
-    header[..end].split(';').filter_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        Some((trim_sp_htab(name), trim_sp_htab(value)))
+    header[..end].split(';').filter_map(move |pair| {
+        let (n, value) = pair.split_once('=')?;
+        (trim_sp_htab(n) == name).then(|| trim_sp_htab(value))
     })
 }
 
 /// Only SP and HTAB: `str::trim` would also strip Unicode spaces, which is exactly how a
 /// look-alike name would pass for ours.
 fn trim_sp_htab(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
+    let bytes = s.as_bytes();
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    // Both ends sit next to ASCII bytes, so they are character boundaries.
+    s.get(start..end).unwrap_or("")
 }
 
 /// Our values are base64url parts joined by dots, optionally in double quotes.
@@ -192,7 +196,8 @@ impl SessionCookie {
         Self::read(header).one()
     }
 
-    fn parse(value: &str) -> Option<Self> {
+    /// A cookie value shaped `<id>.<key>`.
+    pub fn parse(value: &str) -> Option<Self> {
         let (id, key) = value.split_once('.')?;
         if id.len() != 43 {
             return None;
@@ -299,24 +304,19 @@ mod tests {
             format!("{SESSION_COOKIE}={ID}; {SESSION_COOKIE}=<junk>"),
         ] {
             let found = find(&header, SESSION_COOKIE);
-            assert!(
-                matches!(found, Found::Ambiguous(_)),
-                "{header:?}: {found:?}"
-            );
+            assert_eq!(found, Found::Ambiguous, "{header:?}");
             assert_eq!(found.one(), None);
         }
+        let junk = format!("{SESSION_COOKIE}={ID}; {SESSION_COOKIE}=<junk>");
         assert_eq!(
-            find(
-                &format!("{SESSION_COOKIE}={ID}; {SESSION_COOKIE}=<junk>"),
-                SESSION_COOKIE
-            ),
-            Found::Ambiguous(vec![ID]),
-            "only well-formed candidates are kept"
+            candidates(&junk, SESSION_COOKIE).collect::<Vec<_>>(),
+            vec![ID],
+            "only well-formed candidates"
         );
         let many = format!("{SESSION_COOKIE}={ID}; ").repeat(20);
         assert_eq!(
-            find(&many, SESSION_COOKIE),
-            Found::Ambiguous(vec![ID; MAX_CANDIDATES])
+            candidates(&many, SESSION_COOKIE).collect::<Vec<_>>(),
+            vec![ID; MAX_CANDIDATES]
         );
     }
 
@@ -340,7 +340,7 @@ mod tests {
         let value = cookie.set_cookie(60);
         let value = value.split(';').next().unwrap();
         let twice = format!("{value}; {value}");
-        assert!(matches!(SessionCookie::read(&twice), Found::Ambiguous(v) if v.len() == 2));
+        assert!(matches!(SessionCookie::read(&twice), Found::Ambiguous));
         assert!(SessionCookie::from_header(&twice).is_none());
         let tossed = format!("\u{2000}{value}");
         assert!(matches!(SessionCookie::read(&tossed), Found::Absent));
@@ -351,7 +351,7 @@ mod tests {
         assert!(matches!(PendingLogins::read(login), Found::One(_)));
         assert!(matches!(
             PendingLogins::read(&format!("{login}; {login}")),
-            Found::Ambiguous(_)
+            Found::Ambiguous
         ));
         assert!(PendingLogins::from_header(&format!("{login}; {login}")).is_empty());
         assert!(matches!(

@@ -26,7 +26,7 @@ pub async fn finish<K: KeyValueStore, H: HttpClient, S: Settings>(
 ) -> Reply {
     let (mut pending, ambiguous) = match PendingLogins::read(&req.cookie_header) {
         Found::One(pending) => (pending, false),
-        Found::Ambiguous(_) => (PendingLogins::default(), true),
+        Found::Ambiguous => (PendingLogins::default(), true),
         Found::Absent | Found::Malformed => (PendingLogins::default(), false),
     };
     let before = pending.keys().len();

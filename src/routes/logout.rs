@@ -3,7 +3,7 @@
 
 use super::{check_same_origin, Context};
 use crate::config::{self, Settings};
-use crate::cookies::{self, Found, SessionCookie, SESSION_COOKIE};
+use crate::cookies::{self, SessionCookie, SESSION_COOKIE};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::platform::{HttpClient, KeyValueStore};
@@ -15,12 +15,8 @@ pub async fn end<K: KeyValueStore, H: HttpClient, S: Settings>(
     check_same_origin(req)?;
     // With a planted duplicate, ours cannot be told apart: end every candidate (a few at
     // most), so that "Sign out" works whatever else the domain's cookies hold.
-    let sessions = match SessionCookie::read(&req.cookie_header) {
-        Found::One(cookie) => vec![cookie],
-        Found::Ambiguous(candidates) => candidates,
-        Found::Absent | Found::Malformed => vec![],
-    };
-    for cookie in &sessions {
+    let sessions = cookies::candidates(&req.cookie_header, SESSION_COOKIE);
+    for cookie in sessions.filter_map(SessionCookie::parse) {
         ctx.kv.delete(&cookie.id.kv_key()).await?;
     }
     let target = match config::logout_url(ctx.settings)? {

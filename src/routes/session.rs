@@ -49,7 +49,7 @@ pub async fn lookup<K: KeyValueStore, H, S>(
 ) -> Result<Lookup, AppError> {
     let cookie = match SessionCookie::read(&req.cookie_header) {
         Found::Absent => return Ok(Lookup::SignedOut),
-        Found::Ambiguous(_) => return Ok(Lookup::Ambiguous),
+        Found::Ambiguous => return Ok(Lookup::Ambiguous),
         Found::Malformed => return Ok(Lookup::Gone),
         Found::One(cookie) => cookie,
     };
