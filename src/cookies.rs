@@ -96,7 +96,10 @@ fn trim_sp_htab(s: &str) -> &str {
     let bytes = s.as_bytes();
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
     // Both ends sit next to ASCII bytes, so they are character boundaries.
     s.get(start..end).unwrap_or("")
 }

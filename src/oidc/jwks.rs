@@ -5,7 +5,6 @@
 //! other algorithms, moduli under 2048 bits) are dropped at parse time, not at use time.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde::Deserialize;
 
 use crate::platform::TransportError;
 
@@ -96,11 +95,6 @@ pub struct KeySet {
     keys: Vec<VerificationKey>,
 }
 
-#[derive(Deserialize)]
-struct JwksDocument {
-    keys: Vec<serde_json::Value>,
-}
-
 /// The members of one JWK this Worker reads. Read from the parsed JSON object rather than
 /// through a derived struct: a second typed decoder of JSON values cost 5 KB of wasm.
 struct RawJwk<'a> {
@@ -147,9 +141,12 @@ impl KeySet {
         if body.len() > MAX_JWKS_BYTES {
             return Err(JwksError::Malformed);
         }
-        let doc: JwksDocument = serde_json::from_str(body).map_err(|_| JwksError::Malformed)?;
-        let keys: Vec<VerificationKey> = doc
-            .keys
+        // Read as a generic JSON object (as the keys are): no typed decoder for one member.
+        let doc: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(body).map_err(|_| JwksError::Malformed)?;
+        let members = doc.get("keys").and_then(serde_json::Value::as_array);
+        let keys: Vec<VerificationKey> = members
+            .ok_or(JwksError::Malformed)?
             .iter()
             .filter_map(RawJwk::read)
             .filter(is_rs256_signing_key)

@@ -1,8 +1,7 @@
 //! The token request (RFC 6749 §4.1.3, RFC 7636 §4.5) and its response (§5.1, §5.2).
 
 use base64ct::{Base64, Encoding};
-use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use url::form_urlencoded;
 
 use super::callback::AuthorizationCode;
@@ -115,13 +114,16 @@ fn basic_auth(config: &Config) -> String {
     format!("Basic {}", Base64::encode_string(pair.as_bytes()))
 }
 
-#[derive(Deserialize)]
-struct SuccessBody {
-    access_token: Option<String>,
-    token_type: Option<String>,
-    id_token: Option<String>,
-    refresh_token: Option<String>,
-    expires_in: Option<Value>,
+/// A JSON object's members, read from the generic JSON value rather than through typed
+/// decoders: the Worker parses JSON objects this way anyway (claims, userinfo, JWKS), and each
+/// typed decoder adds its own code to the wasm.
+fn json_object(body: &str) -> Option<Map<String, Value>> {
+    serde_json::from_str(body).ok()
+}
+
+/// A string member; any other type counts as absent.
+fn string_member(object: &Map<String, Value>, name: &str) -> Option<String> {
+    object.get(name)?.as_str().map(str::to_owned)
 }
 
 /// Which grant the response answers: only the code grant must return an ID token.
@@ -135,29 +137,28 @@ pub fn parse_response(response: &OutboundResponse, grant: Grant) -> Result<Token
     if !response.is_success() {
         return Err(classify_failure(response));
     }
-    let body: SuccessBody = serde_json::from_str(&response.body)
-        .map_err(|_| TokenError::Malformed("the body is not a JSON object"))?;
-    let access_token = body
-        .access_token
+    let body = json_object(&response.body)
+        .ok_or(TokenError::Malformed("the body is not a JSON object"))?;
+    let access_token = string_member(&body, "access_token")
         .filter(|t| !t.is_empty())
         .ok_or(TokenError::Malformed("access_token is missing"))?;
     // RFC 6749 §7.1 / §5.1: only bearer tokens are understood; the type is case-insensitive.
     if !body
-        .token_type
-        .as_deref()
+        .get("token_type")
+        .and_then(Value::as_str)
         .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
     {
         return Err(TokenError::Malformed("token_type is not Bearer"));
     }
-    let id_token = body.id_token.filter(|t| !t.is_empty());
+    let id_token = string_member(&body, "id_token").filter(|t| !t.is_empty());
     if id_token.is_none() && grant == Grant::AuthorizationCode {
         return Err(TokenError::Malformed("id_token is missing"));
     }
     Ok(TokenSet {
         access_token,
         id_token,
-        refresh_token: body.refresh_token,
-        expires_in: body.expires_in.as_ref().and_then(as_seconds),
+        refresh_token: string_member(&body, "refresh_token"),
+        expires_in: body.get("expires_in").and_then(as_seconds),
     })
 }
 
@@ -166,24 +167,19 @@ fn as_seconds(value: &Value) -> Option<i64> {
     value.as_i64().or_else(|| value.as_str()?.parse().ok())
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: Option<String>,
-    message: Option<String>,
-}
-
 /// RFC 6749 §5.2 `error`, or Webex's `{"message": ...}`, or nothing usable.
 fn classify_failure(response: &OutboundResponse) -> TokenError {
-    let body: Option<ErrorBody> = serde_json::from_str(&response.body).ok();
-    let error = body.as_ref().and_then(|b| b.error.as_deref());
-    match error {
+    let body = json_object(&response.body);
+    let member = |name| body.as_ref().and_then(|b| string_member(b, name));
+    let error = member("error");
+    match error.as_deref() {
         Some("invalid_grant") => TokenError::InvalidGrant,
         Some("invalid_client" | "unauthorized_client") => TokenError::InvalidClient,
         _ if response.status == 401 => TokenError::InvalidClient,
         _ => TokenError::Status {
             status: response.status,
-            error: body
-                .and_then(|b| b.error.or(b.message))
+            error: error
+                .or_else(|| member("message"))
                 .map(|e| e.chars().filter(|c| !c.is_control()).take(80).collect()),
         },
     }

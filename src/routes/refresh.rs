@@ -38,8 +38,9 @@ pub async fn run<K: KeyValueStore, H: HttpClient, S: Settings>(
         }
         Lookup::Gone => return Ok(session_gone()),
     };
-    let Some(_turn) = ctx.refreshing.try_enter(&active.cookie) else {
-        wait_for_other_refresh(ctx, &active).await;
+    let kv_key = active.cookie.id.kv_key();
+    let Some(_turn) = ctx.refreshing.try_enter(&kv_key) else {
+        wait_for_other_refresh(ctx, &kv_key).await;
         return Ok(Reply::redirect("/")
             .no_store()
             .with_reason("refresh_joined"));
@@ -68,12 +69,9 @@ fn session_gone() -> Reply {
         .with_reason("session_unknown")
 }
 
-async fn wait_for_other_refresh<K, H: HttpClient, S>(
-    ctx: &Context<'_, K, H, S>,
-    active: &ActiveSession,
-) {
+async fn wait_for_other_refresh<K, H: HttpClient, S>(ctx: &Context<'_, K, H, S>, kv_key: &str) {
     let mut waited = 0;
-    while ctx.refreshing.is_held(&active.cookie) && waited < WAIT_MAX_MILLIS {
+    while ctx.refreshing.is_held(kv_key) && waited < WAIT_MAX_MILLIS {
         ctx.http.pause(WAIT_POLL_MILLIS).await;
         waited += WAIT_POLL_MILLIS;
     }

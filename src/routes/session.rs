@@ -168,21 +168,25 @@ impl Drop for RefreshTurn<'_> {
 }
 
 impl InFlightRefreshes {
-    /// The turn for this session, or `None` while another request of this isolate holds it.
-    pub fn try_enter(&self, cookie: &SessionCookie) -> Option<RefreshTurn<'_>> {
-        let kv_key = cookie.id.kv_key();
+    /// The turn for the session stored under `kv_key`, or `None` while another request of
+    /// this isolate holds it.
+    pub fn try_enter(&self, kv_key: &str) -> Option<RefreshTurn<'_>> {
         let mut held = self.0.borrow_mut();
-        if held.contains(&kv_key) {
+        if self.is_held_in(&held, kv_key) {
             return None;
         }
-        held.push(kv_key.clone());
+        held.push(kv_key.to_owned());
         Some(RefreshTurn {
             registry: self,
-            kv_key,
+            kv_key: kv_key.to_owned(),
         })
     }
 
-    pub fn is_held(&self, cookie: &SessionCookie) -> bool {
-        self.0.borrow().contains(&cookie.id.kv_key())
+    pub fn is_held(&self, kv_key: &str) -> bool {
+        self.is_held_in(&self.0.borrow(), kv_key)
+    }
+
+    fn is_held_in(&self, held: &[String], kv_key: &str) -> bool {
+        held.iter().any(|k| k == kv_key)
     }
 }

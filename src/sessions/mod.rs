@@ -198,19 +198,35 @@ pub async fn seal_record<T: Serialize>(
     seal::seal(crypto, key, kv_key, &plaintext).await
 }
 
-async fn open_record<T: DeserializeOwned>(
+/// A record that carries its format version.
+trait Versioned: DeserializeOwned {
+    fn version(&self) -> u8;
+}
+
+impl Versioned for LoginRecord {
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+impl Versioned for SessionRecord {
+    fn version(&self) -> u8 {
+        self.v
+    }
+}
+
+/// Opens and decodes a record; `None` if the key is wrong, the record was tampered with, or
+/// it is of another format version (decoded records of another version are refused, not
+/// misread: a future format bumps the version).
+async fn open_record<T: Versioned>(
     crypto: &dyn Crypto,
     key: &SealKey,
     kv_key: &str,
     sealed: &str,
-) -> Option<(u8, T)> {
-    #[derive(Deserialize)]
-    struct Versioned {
-        v: u8,
-    }
+) -> Option<T> {
     let plaintext = seal::open(crypto, key, kv_key, sealed).await?;
-    let version = serde_json::from_slice::<Versioned>(&plaintext).ok()?.v;
-    Some((version, serde_json::from_slice(&plaintext).ok()?))
+    let record: T = serde_json::from_slice(&plaintext).ok()?;
+    (record.version() == RECORD_VERSION).then_some(record)
 }
 
 /// A login record, or `None` if the key is wrong, the record was tampered with or is of
@@ -221,8 +237,7 @@ pub async fn open_login(
     kv_key: &str,
     sealed: &str,
 ) -> Option<LoginRecord> {
-    let (version, record) = open_record(crypto, key, kv_key, sealed).await?;
-    (version == RECORD_VERSION).then_some(record)
+    open_record(crypto, key, kv_key, sealed).await
 }
 
 /// A session record, or `None` (treated as signed out) on any failure to open it.
@@ -232,8 +247,7 @@ pub async fn open_session(
     kv_key: &str,
     sealed: &str,
 ) -> Option<SessionRecord> {
-    let (version, record) = open_record(crypto, key, kv_key, sealed).await?;
-    (version == RECORD_VERSION).then_some(record)
+    open_record(crypto, key, kv_key, sealed).await
 }
 
 #[cfg(test)]
