@@ -2,6 +2,7 @@
 //! bounded results, and escaping that holds for any string. CI runs proptest's default
 //! number of cases; `PROPTEST_CASES=100000 cargo test --release hostile_input` runs a long pass.
 
+use base64ct::{Base64UrlUnpadded, Encoding};
 use futures::executor::block_on;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -96,10 +97,15 @@ proptest! {
         }
     }
 
+    /// Headers that say RS256 (so the signature check is reached) with arbitrary other
+    /// members, arbitrary payloads and arbitrary signatures: nothing verifies.
     #[test]
-    fn arbitrary_headers_and_payloads_never_verify(header in json_value(), payload in proptest::collection::vec(any::<u8>(), 0..512), sig in proptest::collection::vec(any::<u8>(), 0..300)) {
+    fn arbitrary_rs256_tokens_never_verify(extra in proptest::collection::btree_map("[a-z]{1,6}", json_value(), 0..4), payload in proptest::collection::vec(any::<u8>(), 0..512), sig in proptest::collection::vec(any::<u8>(), 0..300)) {
         let keys = KeySet::parse(&jwks_json(&[jwk_json(TestKey::get(0), None, None, None)])).unwrap();
-        let raw = format!("{}.{}.{}", b64(header.to_string().as_bytes()), b64(&payload), b64(&sig));
+        let mut header: Map<String, Value> = extra.into_iter().collect();
+        header.insert("alg".into(), json!("RS256"));
+        header.remove("crit");
+        let raw = format!("{}.{}.{}", b64(Value::Object(header).to_string().as_bytes()), b64(&payload), b64(&sig));
         if let Ok(token) = UnverifiedIdToken::parse(&raw) {
             prop_assert!(block_on(token.verify_signature(&keys, &RustCrypto)).is_err());
         }
@@ -130,6 +136,28 @@ proptest! {
         prop_assert!(block_on(sessions::open_login(&RustCrypto, &key, "login:k", &raw)).is_none());
     }
 
+    /// Records that open (sealed under the right key) but hold arbitrary JSON: the decoder
+    /// itself is reached, and refuses anything that is not a record of this version.
+    #[test]
+    fn sealed_arbitrary_json_is_never_taken_for_a_record(doc in json_value(), fields in proptest::collection::btree_map("[a-z_]{1,12}", json_value(), 0..8)) {
+        let key = crate::sessions::seal::SealKey::generate().unwrap();
+        let object = Value::Object(fields.into_iter().collect());
+        for value in [doc, object] {
+            let sealed = block_on(sessions::seal_record(&RustCrypto, &key, "session:k", &value)).unwrap();
+            let is_record = value.get("v") == Some(&json!(2)) && value.get("subject").is_some_and(Value::is_string);
+            let opened = block_on(sessions::open_session(&RustCrypto, &key, "session:k", &sealed));
+            prop_assert!(opened.is_none() || is_record, "{value}");
+            let sealed = block_on(sessions::seal_record(&RustCrypto, &key, "login:k", &value)).unwrap();
+            let opened = block_on(sessions::open_login(&RustCrypto, &key, "login:k", &sealed));
+            prop_assert!(opened.is_none() || value.get("v") == Some(&json!(2)), "{value}");
+        }
+        // A real record, with one member replaced by arbitrary JSON.
+        let mut record = serde_json::to_value(crate::sessions::tests::record(0)).unwrap();
+        record["v"] = json!(1);
+        let sealed = block_on(sessions::seal_record(&RustCrypto, &key, "session:k", &record)).unwrap();
+        prop_assert!(block_on(sessions::open_session(&RustCrypto, &key, "session:k", &sealed)).is_none(), "another version is refused");
+    }
+
     #[test]
     fn any_claim_value_is_rendered_as_text(values in proptest::collection::btree_map("[a-z_]{1,10}", json_value(), 1..8), marker in "[a-z]{6}") {
         let mut claims: Map<String, Value> = values.into_iter().collect();
@@ -143,9 +171,43 @@ proptest! {
     }
 }
 
+/// Cases for the tests that sign with RSA: fewer by default to keep the CI pass short, but
+/// `PROPTEST_CASES` (the long pass) decides when it is set.
+fn rsa_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32)
+}
+
 proptest! {
-    // Each case signs with RSA: fewer cases keep the CI pass short.
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    #![proptest_config(ProptestConfig::with_cases(rsa_cases()))]
+
+    /// Arbitrary RS256 headers (no `crit`) and claims, signed with the published key: the
+    /// signature always verifies, and one changed signature byte always breaks it.
+    #[test]
+    fn signed_arbitrary_headers_verify_and_tampered_ones_do_not(extra in proptest::collection::btree_map("[a-z]{1,6}", json_value(), 0..4), claims in proptest::collection::btree_map("[a-z_]{1,8}", json_value(), 0..6), at in any::<prop::sample::Index>()) {
+        let keys = KeySet::parse(&jwks_json(&[jwk_json(TestKey::get(0), None, None, None)])).unwrap();
+        let mut header: Map<String, Value> = extra.into_iter().collect();
+        header.insert("alg".into(), json!("RS256"));
+        header.remove("crit");
+        header.remove("kid");
+        let claims = Value::Object(claims.into_iter().collect());
+        let token = sign_rs256(TestKey::get(0), &Value::Object(header), &claims);
+        let parsed = UnverifiedIdToken::parse(&token);
+        prop_assert!(parsed.is_ok(), "{token}");
+        if let Ok(parsed) = parsed {
+            prop_assert!(block_on(parsed.verify_signature(&keys, &RustCrypto)).is_ok(), "a good signature is accepted");
+        }
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let mut sig = Base64UrlUnpadded::decode_vec(signature).unwrap();
+        let i = at.index(sig.len());
+        sig[i] ^= 0x01;
+        let tampered = format!("{input}.{}", b64(&sig));
+        if let Ok(parsed) = UnverifiedIdToken::parse(&tampered) {
+            prop_assert!(block_on(parsed.verify_signature(&keys, &RustCrypto)).is_err(), "a changed signature byte is refused");
+        }
+    }
 
     #[test]
     fn signed_tokens_with_arbitrary_claims_never_panic(extra in proptest::collection::btree_map("[a-z_]{1,8}", json_value(), 0..6), flip in any::<prop::sample::Index>()) {
