@@ -294,11 +294,29 @@ pub(crate) mod tests {
         SessionRecord::new("u".into(), claims.clone(), claims, tokens(), &POLICY, now)
     }
 
+    use base64ct::{Base64UrlUnpadded, Encoding};
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
     #[test]
     fn sealed_session_round_trips_and_reveals_nothing() {
         let key = SealKey::generate().unwrap();
         let sealed = seal_record(&key, "session:k", &record(1000)).unwrap();
+        // What is stored is the ciphertext: its bytes hold none of the record's secrets,
+        // which the plaintext (the JSON the record serialises to) does hold.
+        let stored = Base64UrlUnpadded::decode_vec(&sealed).unwrap();
+        let plaintext = serde_json::to_vec(&record(1000)).unwrap();
         for secret in ["ada@example.com", "AT-secret", "RT-secret"] {
+            assert!(
+                contains(&plaintext, secret.as_bytes()),
+                "{secret} in the record"
+            );
+            assert!(
+                !contains(&stored, secret.as_bytes()),
+                "{secret} visible at rest"
+            );
             assert!(!sealed.contains(secret));
         }
         assert_eq!(open_session(&key, "session:k", &sealed), Some(record(1000)));
@@ -319,7 +337,17 @@ pub(crate) mod tests {
             50,
         );
         let sealed = seal_record(&key, "login:k", &login).unwrap();
-        assert!(!sealed.contains("\"n\""));
+        let stored = Base64UrlUnpadded::decode_vec(&sealed).unwrap();
+        let plaintext = serde_json::to_vec(&login).unwrap();
+        assert!(
+            contains(&plaintext, b"\"nonce\":\"n\""),
+            "the record holds the nonce"
+        );
+        assert!(
+            !contains(&stored, b"\"nonce\":\"n\""),
+            "the nonce is not readable at rest"
+        );
+        assert!(!contains(&stored, b"\"verifier\":\"v\""));
         let opened = open_login(&key, "login:k", &sealed).unwrap();
         assert_eq!(
             (
