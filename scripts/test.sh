@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, native unit tests, the upload size budget, then the
 # release Worker in `wrangler dev` against a local OpenID Provider, over HTTP and in headless
-# Chromium, and a short benchmark run. UPLOAD_BUDGET_KB overrides the gzip upload budget.
+# Chromium, a short benchmark run and a two-minute soak. UPLOAD_BUDGET_KB overrides the gzip
+# upload budget; SOAK_SECONDS and SOAK_CLIENTS the soak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -37,3 +38,6 @@ node --test --test-concurrency=1 tests/e2e/*.test.mjs tests/browser/*.test.mjs
 
 echo "== benchmark smoke run"
 node tests/bench/bench.mjs --smoke
+
+echo "== soak: ${SOAK_CLIENTS:-20} clients for ${SOAK_SECONDS:-120} s of mixed logins, views, refreshes and logouts"
+node --test tests/bench/soak.mjs
