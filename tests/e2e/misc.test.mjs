@@ -1,10 +1,14 @@
 // Routing, /login details, headers, logging. Worker on 8804, provider on 9404.
 import { strict as assert } from 'node:assert';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
   LOGIN_COOKIE,
   SESSION_COOKIE,
+  ROOT,
   assertSecurityHeaders,
   setCookieFor,
   startStack,
@@ -19,6 +23,31 @@ before(async () => {
 
 after(async () => {
   await stack?.stop();
+});
+
+test('the exact Content-Security-Policy and X-Frame-Options on every kind of response', { timeout: 60_000 }, async () => {
+  // The stylesheet's hash computed here, from the file, independently of the Worker's code.
+  const css = fs.readFileSync(path.join(ROOT, 'src', 'pages', 'style.css'));
+  const hash = crypto.createHash('sha256').update(css).digest('base64');
+  const csp = `default-src 'none'; style-src 'sha256-${hash}'; img-src 'self' data:; `
+    + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  const browser = stack.newBrowser();
+  const kinds = {
+    'signed-out page': await browser.request(stack.url('/')),
+    redirect: await browser.request(stack.url('/login')),
+    'JSON (401)': await browser.request(stack.url('/me')),
+    '404 page': await browser.request(stack.url('/nowhere')),
+    '405 page': await browser.request(stack.url('/'), { method: 'PUT' }),
+    'error page': await browser.request(stack.url('/oauth?state=x&code=y')),
+  };
+  for (const [kind, res] of Object.entries(kinds)) {
+    assert.equal(res.headers.get('content-security-policy'), csp, `${kind}: CSP`);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY', `${kind}: X-Frame-Options`);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff', `${kind}`);
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer', `${kind}`);
+  }
+  assert.equal(kinds.redirect.status, 302);
+  assert.equal(kinds['JSON (401)'].status, 401);
 });
 
 test('unknown path -> 404 HTML page with security headers', async () => {
@@ -106,14 +135,19 @@ test('a bogus callback without any login state -> 400 "Start again" page with se
 });
 
 test('each request writes one JSON log line; failures carry a reason', async () => {
+  // Tagged with a request id of our own (the Worker logs `cf-ray` as request_id): lines of
+  // earlier requests that wrangler forwards late cannot be mistaken for this one's.
+  const id = `misc-${crypto.randomBytes(6).toString('hex')}`;
   const mark = stack.logMark();
-  const res = await stack.newBrowser().request(stack.url('/oauth?state=bogus&code=bogus'));
+  const res = await stack.newBrowser().request(stack.url('/oauth?state=bogus&code=bogus'), { headers: { 'cf-ray': id } });
   assert.equal(res.status, 400);
-  assert.ok(await stack.waitForLog('"reason"', mark), 'a JSON log line with a reason');
+  assert.ok(await stack.waitForLog(id, mark), 'a log line for the request');
   await new Promise((resolve) => { setTimeout(resolve, 500); });
-  const lines = stack.jsonLogs(mark);
+  const lines = stack.jsonLogs(mark).filter((o) => o.request_id === id);
   assert.equal(lines.length, 1, `one JSON log line per request, got ${lines.length}: ${stack.logsSince(mark)}`);
-  assert.equal(typeof lines[0].reason, 'string');
+  assert.equal(lines[0].event, 'request');
+  assert.equal(lines[0].reason, 'login_cookie_missing');
+  assert.equal(lines[0].status, 400);
   assert.ok(!stack.logsSince(mark).includes('code=bogus'), 'the code is not logged');
 });
 
