@@ -80,7 +80,7 @@ impl Config {
         Ok(Self {
             client_id: required(settings, "WEBEX_CLIENT_ID")?,
             client_secret: required(settings, "WEBEX_CLIENT_SECRET")?,
-            redirect_uri: endpoint(settings, "REDIRECT_URI", &redirect_default)?,
+            redirect_uri: redirect_uri(settings, &redirect_default)?,
             authorize_url: endpoint(settings, "WEBEX_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
             token_url: endpoint(settings, "WEBEX_TOKEN_URL", DEFAULT_TOKEN_URL)?,
             userinfo_url: endpoint(settings, "WEBEX_USERINFO_URL", DEFAULT_USERINFO_URL)?,
@@ -90,6 +90,19 @@ impl Config {
             token_auth: token_auth(settings)?,
         })
     }
+}
+
+/// The callback is served at `/oauth`: a redirect URI elsewhere would send every login to a
+/// 404, so it is refused with the setting named instead.
+fn redirect_uri(settings: &impl Settings, default: &str) -> Result<HttpUrl, ConfigError> {
+    let url = endpoint(settings, "REDIRECT_URI", default)?;
+    if url.path() != "/oauth" {
+        return Err(ConfigError::new(
+            "REDIRECT_URI",
+            "must end in /oauth, where this Worker serves the callback",
+        ));
+    }
+    Ok(url)
 }
 
 fn optional(settings: &impl Settings, name: &str) -> Option<String> {

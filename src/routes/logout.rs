@@ -19,12 +19,15 @@ pub async fn end<K: KeyValueStore, H: HttpClient, S: Settings>(
     for cookie in sessions.filter_map(SessionCookie::parse) {
         ctx.kv.delete(&cookie.id.kv_key()).await?;
     }
-    let target = match config::logout_url(ctx.settings)? {
-        Some(url) => url.to_string(),
-        None => "/?signed_out".to_owned(),
+    let reply = match config::logout_url(ctx.settings) {
+        Ok(Some(url)) => Reply::redirect(url.as_str())
+            .no_store()
+            .with_reason("logged_out"),
+        Ok(None) => Reply::redirect("/?signed_out")
+            .no_store()
+            .with_reason("logged_out"),
+        // Signed out here all the same: the page names the setting, and the cookie goes.
+        Err(err) => super::error_reply(&err.into()),
     };
-    Ok(Reply::redirect(&target)
-        .with_cookie(cookies::clear(SESSION_COOKIE))
-        .no_store()
-        .with_reason("logged_out"))
+    Ok(reply.with_cookie(cookies::clear(SESSION_COOKIE)))
 }

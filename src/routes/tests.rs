@@ -189,6 +189,8 @@ struct FakeProvider {
     /// Refresh tokens already spent: with `reject_reuse`, presenting one again fails.
     spent_refresh_tokens: RefCell<Vec<String>>,
     reject_reuse: Cell<bool>,
+    /// Refresh answers carry no new refresh token (the old one stays valid).
+    keep_refresh_token: Cell<bool>,
     /// Paths whose requests end in a 3xx, which the HTTP client refuses to follow.
     redirected: RefCell<Vec<&'static str>>,
 }
@@ -211,6 +213,7 @@ impl Default for FakeProvider {
             userinfo_yields: Cell::new(0),
             spent_refresh_tokens: RefCell::default(),
             reject_reuse: Cell::new(false),
+            keep_refresh_token: Cell::new(false),
             redirected: RefCell::default(),
         }
     }
@@ -420,6 +423,9 @@ impl FakeProvider {
         }
         let mut response = json!({"access_token": format!("AT-{n}"), "token_type": "Bearer",
             "expires_in": 600, "refresh_token": format!("RT-{n}"), "presented": presented});
+        if self.keep_refresh_token.get() {
+            response.as_object_mut().unwrap().remove("refresh_token");
+        }
         if !claims.is_null() {
             let mut all = json!({"iss": ISSUER, "sub": "user-1", "aud": "client-1", "exp": NOW + 7200, "iat": NOW});
             for (k, v) in claims.as_object().unwrap() {
@@ -1996,5 +2002,153 @@ fn a_missing_or_failing_limiter_lets_logins_through_with_a_warning() {
     assert_eq!(
         (reply.status, reply.warning),
         (302, Some("rate_limit_no_client_ip"))
+    );
+}
+
+// ---- Behaviours that had no test ----
+
+#[test]
+fn state_changing_posts_follow_fetch_metadata_then_origin() {
+    for (headers, allowed) in [
+        (vec![("sec-fetch-site", "same-origin")], true),
+        // Typed into the address bar or a bookmark: no other site involved.
+        (vec![("sec-fetch-site", "none")], true),
+        // A sibling subdomain is another origin.
+        (vec![("sec-fetch-site", "same-site")], false),
+        (vec![("sec-fetch-site", "cross-site")], false),
+        // Chromium's same-origin form post from a no-referrer page.
+        (
+            vec![("sec-fetch-site", "same-origin"), ("origin", "null")],
+            true,
+        ),
+        // `Origin: null` alone (a sandboxed frame, a data: URL) names no origin: refused.
+        (vec![("origin", "null")], false),
+        (vec![("origin", ORIGIN)], true),
+        (
+            vec![("origin", "https://login.example.com.evil.example")],
+            false,
+        ),
+        // No browser sent this (a browser's cross-site POST carries Origin): allowed.
+        (vec![], true),
+    ] {
+        for target in ["/logout", "/refresh"] {
+            let world = World::new();
+            world.login();
+            let reply = world.request("POST", target, &headers);
+            assert_eq!(
+                reply.status == 403,
+                !allowed,
+                "{target} {headers:?}: {} {}",
+                reply.status,
+                reply.reason
+            );
+            if !allowed {
+                assert_eq!(reply.reason, "cross_site_request");
+                assert_eq!(world.kv.count("session:"), 1, "nothing ended");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_invalid_logout_url_still_ends_the_session_and_clears_the_cookie() {
+    let world = World::new().with_setting("WEBEX_LOGOUT_URL", "javascript:alert(1)");
+    world.login();
+    let reply = world.post("/logout");
+    assert_eq!((reply.status, reply.reason), (500, "config_invalid"));
+    assert!(reply.body.contains("WEBEX_LOGOUT_URL"));
+    assert_eq!(
+        reply.headers_named("Set-Cookie").collect::<Vec<_>>(),
+        vec![crate::cookies::clear(SESSION_COOKIE)]
+    );
+    assert_eq!(reply.headers_named("Cache-Control").count(), 1);
+    assert_eq!(world.kv.count("session:"), 0);
+    assert!(world.get("/").body.contains("Sign in with Webex"));
+}
+
+#[test]
+fn a_redirect_uri_off_the_callback_route_names_the_setting() {
+    let world = World::new().with_setting("REDIRECT_URI", "https://login.example.com/callback");
+    let reply = world.get("/login");
+    assert_eq!((reply.status, reply.reason), (500, "config_invalid"));
+    assert!(reply.body.contains("REDIRECT_URI"));
+    assert_eq!(world.kv.count("login:"), 0);
+    let world = World::new().with_setting("REDIRECT_URI", "https://login.example.com/oauth");
+    assert_eq!(world.get("/login").status, 302);
+}
+
+#[test]
+fn both_cookies_live_as_long_as_what_they_carry() {
+    let world = World::new().with_setting("SESSION_TTL", "2h");
+    let login = world.get("/login");
+    let cookie = login.headers_named("Set-Cookie").next().unwrap().to_owned();
+    assert!(cookie.contains("; Max-Age=600;"), "{cookie}");
+    let callback = world.start_login();
+    let done = world.get(&callback);
+    let session = done
+        .headers_named("Set-Cookie")
+        .find(|c| c.starts_with(SESSION_COOKIE))
+        .unwrap()
+        .to_owned();
+    assert!(session.contains("; Max-Age=7200;"), "{session}");
+}
+
+#[test]
+fn a_refresh_without_a_refresh_token_ends_the_session() {
+    let world = World::new();
+    world.login();
+    // A session whose provider issued no refresh token.
+    let cookie = world.session_cookie_pair();
+    let parsed = crate::cookies::SessionCookie::from_header(&cookie).unwrap();
+    let kv_key = parsed.id.kv_key();
+    let sealed = world.kv.current(&kv_key).unwrap();
+    let mut record = block_on(crate::sessions::open_session(
+        &RustCrypto,
+        &parsed.key,
+        &kv_key,
+        &sealed,
+    ))
+    .unwrap();
+    record.tokens.refresh_token = None;
+    let resealed = block_on(crate::sessions::seal_record(
+        &RustCrypto,
+        &parsed.key,
+        &kv_key,
+        &record,
+    ))
+    .unwrap();
+    block_on(world.kv.put(&kv_key, &resealed, 3600)).unwrap();
+    world.now.set(NOW + 600);
+    let reply = world.post("/refresh");
+    assert_eq!((reply.status, reply.reason), (401, "no_refresh_token"));
+    assert_eq!(world.kv.count("session:"), 0);
+}
+
+#[test]
+fn a_refresh_whose_userinfo_fails_keeps_the_session_as_it_was() {
+    let world = World::new();
+    world.login();
+    let before = world.kv_dump();
+    world.provider.redirected.borrow_mut().push("/v1/userinfo");
+    let reply = world.post("/refresh");
+    assert_eq!((reply.status, reply.reason), (502, "userinfo_redirect"));
+    assert_eq!(world.kv_dump(), before, "nothing written");
+    world.provider.redirected.borrow_mut().clear();
+    assert_eq!(world.get("/").reason, "profile");
+}
+
+#[test]
+fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
+    let world = World::new();
+    world.login();
+    world.provider.keep_refresh_token.set(true);
+    world.now.set(NOW + 600);
+    assert_eq!(world.post("/refresh").reason, "profile_refreshed");
+    world.now.set(NOW + 1300);
+    assert_eq!(world.post("/refresh").reason, "profile_refreshed");
+    assert_eq!(
+        world.provider.presented_refresh_tokens(),
+        vec!["RT-456", "RT-456"],
+        "no new refresh token: the old one is kept and used again"
     );
 }
