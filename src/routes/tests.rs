@@ -191,6 +191,9 @@ struct FakeProvider {
     reject_reuse: Cell<bool>,
     /// Refresh answers carry no new refresh token (the old one stays valid).
     keep_refresh_token: Cell<bool>,
+    /// The JWKS endpoint's status (200: the keys) and how many times it yields first.
+    jwks_status: Cell<u16>,
+    jwks_yields: Cell<usize>,
     /// Paths whose requests end in a 3xx, which the HTTP client refuses to follow.
     redirected: RefCell<Vec<&'static str>>,
 }
@@ -214,6 +217,8 @@ impl Default for FakeProvider {
             spent_refresh_tokens: RefCell::default(),
             reject_reuse: Cell::new(false),
             keep_refresh_token: Cell::new(false),
+            jwks_status: Cell::new(200),
+            jwks_yields: Cell::new(0),
             redirected: RefCell::default(),
         }
     }
@@ -318,6 +323,7 @@ impl HttpClient for FakeProvider {
         let yields = match path.as_str() {
             "/v1/access_token" => self.token_yields.borrow_mut().pop_front().unwrap_or(0),
             "/v1/userinfo" => self.userinfo_yields.get(),
+            "/v1/verification" => self.jwks_yields.get(),
             _ => 0,
         };
         for _ in 0..yields {
@@ -341,6 +347,10 @@ impl HttpClient for FakeProvider {
                 json_response(self.token_status.get(), r#"{"message":"boom"}"#.into())
             }
             "/v1/access_token" => self.exchange_code(request.body.as_deref().unwrap_or("")),
+            "/v1/verification" if self.jwks_status.get() != 200 => {
+                YieldOnce(false).await;
+                json_response(self.jwks_status.get(), r#"{"message":"down"}"#.into())
+            }
             "/v1/verification" => {
                 // Let concurrent requests run while this fetch is in flight.
                 YieldOnce(false).await;
@@ -2150,5 +2160,79 @@ fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
         world.provider.presented_refresh_tokens(),
         vec!["RT-456", "RT-456"],
         "no new refresh token: the old one is kept and used again"
+    );
+}
+
+#[test]
+fn cached_keys_are_fetched_again_after_an_hour() {
+    let world = World::new();
+    assert_eq!(world.login().reason, "login_complete");
+    world.now.set(NOW + crate::provider::KEYS_MAX_AGE_SECS - 1);
+    assert_eq!(world.login().reason, "login_complete");
+    assert_eq!(
+        world.provider.calls_to("/v1/verification"),
+        1,
+        "still cached"
+    );
+    world.now.set(NOW + crate::provider::KEYS_MAX_AGE_SECS);
+    assert_eq!(world.login().reason, "login_complete");
+    assert_eq!(
+        world.provider.calls_to("/v1/verification"),
+        2,
+        "fetched again"
+    );
+}
+
+#[test]
+fn a_failed_refetch_fails_that_login_and_keeps_the_cached_keys() {
+    let world = World::new();
+    assert_eq!(world.login().reason, "login_complete");
+    // A token under an unknown key triggers a refetch, which fails.
+    world.provider.signing_key.set(3);
+    world.provider.jwks_status.set(503);
+    world.now.set(NOW + KEYS_REFETCH_COOLDOWN_SECS);
+    let reply = world.login();
+    assert_eq!((reply.status, reply.reason), (502, "jwks_unavailable"));
+    assert_no_session_cookie(&reply);
+    // The keys fetched before still serve genuine logins, with no new fetch.
+    world.provider.signing_key.set(0);
+    let calls = world.provider.calls_to("/v1/verification");
+    assert_eq!(world.login().reason, "login_complete");
+    assert_eq!(world.provider.calls_to("/v1/verification"), calls);
+}
+
+#[test]
+fn a_failed_cold_fetch_fails_every_waiting_login_cleanly_then_recovers() {
+    let world = World::new();
+    world.provider.jwks_status.set(503);
+    let replies = concurrent_callbacks(&world, 4);
+    for reply in &replies {
+        assert_eq!((reply.status, reply.reason), (502, "jwks_unavailable"));
+        assert_no_session_cookie(reply);
+    }
+    // Each waiting login tries once more after the fetch it waited for failed: never more
+    // fetches than logins.
+    let fetches = world.provider.calls_to("/v1/verification");
+    assert!((1..=4).contains(&fetches), "{fetches} fetches");
+    assert_eq!(world.kv.count("session:"), 0);
+    world.provider.jwks_status.set(200);
+    assert_eq!(
+        world.login().reason,
+        "login_complete",
+        "the next login fetches and works"
+    );
+}
+
+#[test]
+fn logins_stop_waiting_for_a_key_fetch_that_never_ends() {
+    let world = World::new();
+    // The first fetch stays in flight longer than the 10-second wait cap (20 ms polls).
+    world.provider.jwks_yields.set(1_000);
+    let replies = concurrent_callbacks(&world, 3);
+    assert!(replies.iter().all(|r| r.reason == "login_complete"));
+    assert_eq!(
+        world.provider.calls_to("/v1/verification"),
+        3,
+        "the waiters gave up waiting and fetched themselves"
     );
 }
