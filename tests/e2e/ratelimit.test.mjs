@@ -1,7 +1,8 @@
 // The GET /login rate limit (Workers Rate Limiting binding LOGIN_RATE_LIMITER), with the root
 // wrangler.toml and its real limit, as `wrangler dev` simulates it (miniflare: an in-memory
 // fixed window per key) and keyed by the CF-Connecting-IP that `wrangler dev` sets for local
-// requests. Worker on 8841 / provider on 9441; a Worker without the binding on 8842 / 9442.
+// requests. Worker on 8841 / provider on 9441; a Worker without the binding on 8842 / 9442;
+// and, last, a Worker without its KV binding on 8843 / 9443.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -126,13 +127,50 @@ test('without the LOGIN_RATE_LIMITER binding, logins are not limited and each /l
       const r = await bare.newBrowser().request(bare.url('/login'));
       assert.equal(r.status, 302, `login ${i + 1} starts`);
     }
-    await bare.waitForLog('"warning"', mark);
-    const lines = bare.jsonLogs(mark).filter((o) => o.event === 'request' && o.route === '/login');
+    // wrangler forwards log lines with a lag: wait for all of them
+    const loginLines = () => bare.jsonLogs(mark).filter((o) => o.event === 'request' && o.route === '/login');
+    for (let end = Date.now() + 10_000; loginLines().length < limit + 2 && Date.now() < end;) {
+      await new Promise((resolve) => { setTimeout(resolve, 100); });
+    }
+    const lines = loginLines();
     assert.equal(lines.length, limit + 2);
     for (const o of lines) {
       assert.equal(o.reason, 'login_started');
       assert.equal(o.warning, 'rate_limiter_unbound');
     }
+  } finally {
+    await bare.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+// Not the rate limit, but the same kind of check: a Worker deployed without its KV binding.
+test('without the AUTH_KV binding, every route answers a 500 page naming it, and nothing crashes', { timeout: 240_000 }, async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'no-kv-'));
+  const root = await readConfig('wrangler.toml');
+  const toml = [
+    'name = "login-with-webex"',
+    `main = ${JSON.stringify(path.join(ROOT, 'build', 'index.js'))}`,
+    /^compatibility_date\s*=.*$/m.exec(root)[0],
+    '',
+  ].join('\n');
+  const config = path.join(dir, 'wrangler.toml');
+  await fs.writeFile(config, toml);
+  const bare = await startStack({ workerPort: 8843, providerPort: 9443, configArgs: ['--config', config] });
+  try {
+    const mark = bare.logMark();
+    const browser = bare.newBrowser();
+    for (const [method, route] of [['GET', '/'], ['GET', '/login'], ['GET', '/oauth?code=x&state=y'], ['GET', '/me'], ['POST', '/logout']]) {
+      const headers = method === 'POST' ? { origin: bare.workerOrigin, 'sec-fetch-site': 'same-origin' } : {};
+      const r = await browser.request(bare.url(route), { method, headers });
+      assert.equal(r.status, 500, `${method} ${route}`);
+      assert.match(textOf(r.text), /AUTH_KV/, `${method} ${route}: the page names the binding`);
+      assertSecurityHeaders(r, `${method} ${route}`);
+    }
+    await bare.waitForLog('config_invalid', mark);
+    await assertRequestLogs(bare);
+    const reasons = bare.jsonLogs(mark).filter((o) => o.event === 'request').map((o) => o.reason);
+    assert.deepEqual([...new Set(reasons)], ['config_invalid']);
   } finally {
     await bare.stop();
     await fs.rm(dir, { recursive: true, force: true });

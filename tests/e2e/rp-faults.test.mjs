@@ -110,6 +110,18 @@ test('token endpoint that never answers -> 502 token_endpoint_timeout after abou
   stack.provider.releaseHeld();
 });
 
+test('token endpoint declaring 2 MiB in Content-Length -> 502 token_response_too_large at once', { timeout: 60_000 }, async () => {
+  const { elapsedMs } = await faultLogin(stack, 'token_declared_huge', { reason: 'token_response_too_large' });
+  assert.ok(elapsedMs < 5_000, `refused on the declared length, without waiting for a body (${elapsedMs} ms)`);
+  stack.provider.releaseHeld();
+});
+
+test('userinfo that never answers -> 502 userinfo_timeout after about 10 s', { timeout: 90_000 }, async () => {
+  const { elapsedMs } = await faultLogin(stack, 'userinfo_hang', { reason: 'userinfo_timeout', page: /profile service/i });
+  assert.ok(elapsedMs >= 9_000 && elapsedMs <= 20_000, `the Worker gave up after ${elapsedMs} ms (expected about 10 s)`);
+  stack.provider.releaseHeld();
+});
+
 // ---------------------------------------------------------------------------------------------
 // Redirects: never followed. Each points at a second listener that must see no request (a
 // followed 307 from the token endpoint would re-send the code, the PKCE verifier and the

@@ -278,6 +278,16 @@ const CASES = {
       return true;
     },
   },
+  // declares 2 MiB and sends the headers only: the Worker must refuse on the declared length
+  // alone, without waiting for a body
+  token_declared_huge: {
+    token: (_req, res, ctx) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(2 * 1024 * 1024) });
+      res.flushHeaders();
+      ctx.hold(res);
+      return true;
+    },
+  },
   // never answers (the request is held until close() or the client gives up)
   token_hang: {
     token: (_req, res, ctx) => { ctx.hold(res); return true; },
@@ -286,6 +296,7 @@ const CASES = {
   // --- redirects (a 3xx instead of an answer): options.location is where it points,
   // options.status the status (default 307, which keeps the method and the body)
   token_redirect: { token: (_req, res, ctx) => redirect(res, ctx) },
+  userinfo_hang: { userinfoRaw: (_req, res, ctx) => { ctx.hold(res); return true; } },
   userinfo_redirect: { userinfoRaw: (_req, res, ctx) => redirect(res, ctx) },
   jwks_redirect: { jwks: (_req, res, ctx) => redirect(res, ctx) },
 
