@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, each step skipped when already in place:
-# the wasm32 target, worker-build, the wasm-bindgen CLI matching Cargo.lock, npm packages.
+# the wasm32 target, worker-build, the wasm-bindgen CLI matching Cargo.lock, cargo-mutants,
+# npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,14 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $NF}')" != "$bindgen_ve
   # resolving afresh, which still builds exactly this wasm-bindgen version.
   cargo install wasm-bindgen-cli --version "$bindgen_version" --locked \
     || cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+# Mutation testing of the security core (scripts/mutants.sh); pinned like the other tools.
+MUTANTS_VERSION=25.3.1
+if [ "$(cargo-mutants --version 2>/dev/null | awk '{print $NF}')" != "$MUTANTS_VERSION" ] \
+  && [ "$(cargo mutants --version 2>/dev/null | awk '{print $NF}')" != "$MUTANTS_VERSION" ]; then
+  say "installing cargo-mutants $MUTANTS_VERSION (a few minutes, once)"
+  cargo install cargo-mutants --version "$MUTANTS_VERSION" --locked
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
