@@ -49,12 +49,11 @@ async fn run<K: KeyValueStore, H: HttpClient, S: Settings>(
     match Callback::parse(&req.query, &config.issuers)? {
         Callback::Error { state, error } => {
             // Only a login of this browser ends here (its record deleted, its text shown):
-            // anyone can link to the callback with an error and a state they made up.
+            // anyone can link to the callback with an error and a state they made up. (A
+            // browser without a login cookie costs no KV operation: `take_login` checks first.)
             let own_login = match state {
-                Some(state) if !pending.is_empty() => {
-                    take_login(ctx, &state, pending).await.is_ok()
-                }
-                _ => false,
+                Some(state) => take_login(ctx, &state, pending).await.is_ok(),
+                None => false,
             };
             Err(AppError::ProviderDenied(error.shown(own_login)))
         }

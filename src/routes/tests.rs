@@ -194,6 +194,8 @@ struct FakeProvider {
     /// The JWKS endpoint's status (200: the keys) and how many times it yields first.
     jwks_status: Cell<u16>,
     jwks_yields: Cell<usize>,
+    /// Timer waits requests made (each one poll of something another request does).
+    pauses: Cell<usize>,
     /// Paths whose requests end in a 3xx, which the HTTP client refuses to follow.
     redirected: RefCell<Vec<&'static str>>,
 }
@@ -219,6 +221,7 @@ impl Default for FakeProvider {
             keep_refresh_token: Cell::new(false),
             jwks_status: Cell::new(200),
             jwks_yields: Cell::new(0),
+            pauses: Cell::new(0),
             redirected: RefCell::default(),
         }
     }
@@ -391,6 +394,7 @@ impl HttpClient for FakeProvider {
     }
 
     async fn pause(&self, _millis: u32) {
+        self.pauses.set(self.pauses.get() + 1);
         YieldOnce(false).await;
     }
 }
@@ -2234,5 +2238,45 @@ fn logins_stop_waiting_for_a_key_fetch_that_never_ends() {
         world.provider.calls_to("/v1/verification"),
         3,
         "the waiters gave up waiting and fetched themselves"
+    );
+}
+
+#[test]
+fn a_second_refresh_waits_for_the_first_and_no_longer() {
+    let world = World::new();
+    world.login();
+    world.now.set(NOW + 600);
+    world.provider.token_yields.borrow_mut().push_back(5);
+    let same_origin = [("origin", ORIGIN), ("sec-fetch-site", "same-origin")];
+    let first = world.incoming("POST", "/refresh", &same_origin);
+    let second = world.incoming("POST", "/refresh", &same_origin);
+    let ctx = world.context();
+    let finished = RefCell::new(Vec::new());
+    let run = |req, name| {
+        let ctx = &ctx;
+        let finished = &finished;
+        async move {
+            let reply = handle(req, ctx).await;
+            finished.borrow_mut().push(name);
+            reply
+        }
+    };
+    let (a, b) = block_on(futures::future::join(
+        run(&first, "first"),
+        run(&second, "second"),
+    ));
+    assert_eq!(
+        (a.reason, b.reason),
+        ("profile_refreshed", "refresh_joined")
+    );
+    assert_eq!(
+        *finished.borrow(),
+        ["first", "second"],
+        "the second waited for the first"
+    );
+    assert!(
+        world.provider.pauses.get() <= 10,
+        "and stopped polling once it was done ({} polls)",
+        world.provider.pauses.get()
     );
 }

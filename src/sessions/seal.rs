@@ -91,6 +91,21 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_plaintext_round_trips() {
+        // The shortest sealed value: nonce and tag only.
+        let key = SealKey::generate().unwrap();
+        let sealed = seal(&key, "k", b"").unwrap();
+        assert_eq!(
+            Base64UrlUnpadded::decode_vec(&sealed).unwrap().len(),
+            12 + 16
+        );
+        assert_eq!(open(&key, "k", &sealed), Some(Vec::new()));
+        // One byte shorter is not a sealed value at all.
+        let short = Base64UrlUnpadded::encode_string(&[0u8; 27]);
+        assert_eq!(open(&key, "k", &short), None);
+    }
+
+    #[test]
     fn round_trip_and_nothing_readable_at_rest() {
         let key = SealKey::generate().unwrap();
         let sealed = seal(&key, "session:abc", b"{\"email\":\"ada@example.com\"}").unwrap();
