@@ -18,4 +18,7 @@ if [ ${#files[@]} -eq 0 ]; then
 fi
 args=()
 for f in "${files[@]}"; do args+=(--file "$f"); done
-cargo mutants --no-shuffle --timeout 300 "${args[@]}"
+# MUTANTS_ARGS adds options, e.g. --in-place (mutate this tree and reuse its build: much
+# faster, but leave the sources alone while it runs).
+# shellcheck disable=SC2086
+cargo mutants --no-shuffle --timeout 300 ${MUTANTS_ARGS:-} "${args[@]}"
