@@ -21,4 +21,4 @@ for f in "${files[@]}"; do args+=(--file "$f"); done
 # MUTANTS_ARGS adds options, e.g. --in-place (mutate this tree and reuse its build: much
 # faster, but leave the sources alone while it runs).
 # shellcheck disable=SC2086
-cargo mutants --no-shuffle --timeout 300 ${MUTANTS_ARGS:-} "${args[@]}"
+cargo mutants --no-shuffle --timeout 60 ${MUTANTS_ARGS:-} "${args[@]}"
