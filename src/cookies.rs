@@ -324,6 +324,20 @@ mod tests {
     }
 
     #[test]
+    fn a_cookie_after_other_sites_many_cookies_is_still_found() {
+        // A domain's other cookies can fill several kilobytes before ours.
+        let header = format!("{}; {SESSION_COOKIE}={ID}", "other=v; ".repeat(1_200));
+        assert!(header.len() > 10_000 && header.len() < MAX_COOKIE_HEADER_BYTES);
+        assert_eq!(find(&header, SESSION_COOKIE), Found::One(ID));
+        let beyond = format!("{}; {SESSION_COOKIE}={ID}", "other=v; ".repeat(2_000));
+        assert_eq!(
+            find(&beyond, SESSION_COOKIE),
+            Found::Absent,
+            "past 16 KiB is not read"
+        );
+    }
+
+    #[test]
     fn survives_hostile_headers() {
         assert_eq!(find(";;;==;=;", SESSION_COOKIE), Found::Absent);
         assert_eq!(find(&"a=b; ".repeat(50_000), SESSION_COOKIE), Found::Absent);

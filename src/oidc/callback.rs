@@ -365,4 +365,50 @@ mod tests {
         let callback = parse("code=supersecretcode&state=s").unwrap();
         assert!(!format!("{callback:?}").contains("supersecretcode"));
     }
+
+    #[test]
+    fn every_callback_error_has_its_reason_code() {
+        for (err, code) in [
+            (
+                CallbackError::MissingParam("state"),
+                "callback_missing_param",
+            ),
+            (
+                CallbackError::DuplicateParam("code"),
+                "callback_duplicate_param",
+            ),
+            (
+                CallbackError::ParamTooLong("code"),
+                "callback_param_too_long",
+            ),
+            (CallbackError::IssuerMismatch, "callback_iss_mismatch"),
+        ] {
+            assert_eq!(err.code(), code);
+        }
+    }
+
+    #[test]
+    fn the_code_never_shows_in_debug_output() {
+        let Callback::Code { code, .. } = parse("code=the-secret-code&state=s").unwrap() else {
+            panic!("a code");
+        };
+        assert_eq!(format!("{code:?}"), "AuthorizationCode(redacted)");
+    }
+
+    #[test]
+    fn parameters_up_to_their_limit_are_taken_and_longer_ones_refused() {
+        let code = "c".repeat(MAX_PARAM_BYTES);
+        assert!(parse(&format!("code={code}&state=s")).is_ok());
+        assert_eq!(
+            parse(&format!("code={code}c&state=s")).unwrap_err(),
+            CallbackError::ParamTooLong("code")
+        );
+        // The description may be four times as long (it is shortened for display).
+        let long = "d".repeat(4 * MAX_PARAM_BYTES);
+        assert!(parse(&format!("error=access_denied&error_description={long}")).is_ok());
+        assert_eq!(
+            parse(&format!("error=access_denied&error_description={long}d")).unwrap_err(),
+            CallbackError::ParamTooLong("error_description")
+        );
+    }
 }

@@ -814,4 +814,87 @@ mod tests {
             );
         }
     }
+
+    // ---- Boundaries (each found by a mutant that survived the tests above) ----
+
+    fn times(exp: Option<i64>, nbf: Option<i64>, iat: Option<i64>) -> TimeClaims {
+        TimeClaims {
+            expires: exp,
+            not_before: nbf,
+            issued_at: iat,
+        }
+    }
+
+    #[test]
+    fn time_claims_hold_up_to_the_leeway_and_not_a_second_past() {
+        let l = CLOCK_LEEWAY_SECS;
+        assert!(check_expiry(&times(Some(NOW - l), None, None), NOW).is_ok());
+        assert_eq!(
+            check_expiry(&times(Some(NOW - l - 1), None, None), NOW),
+            Err(IdTokenError::Expired)
+        );
+        assert!(check_not_before(&times(None, Some(NOW + l), None), NOW).is_ok());
+        assert!(check_not_before(&times(None, None, None), NOW).is_ok());
+        assert_eq!(
+            check_not_before(&times(None, Some(NOW + l + 1), None), NOW),
+            Err(IdTokenError::NotYetValid)
+        );
+        assert!(check_issued_at(&times(Some(NOW + l), None, Some(NOW + l)), NOW).is_ok());
+        assert_eq!(
+            check_issued_at(&times(None, None, Some(NOW + l + 1)), NOW),
+            Err(IdTokenError::IssuedAtInvalid)
+        );
+        assert!(
+            check_issued_at(&times(Some(NOW), None, Some(NOW)), NOW).is_ok(),
+            "iat = exp"
+        );
+        assert_eq!(
+            check_issued_at(&times(Some(NOW - 1), None, Some(NOW)), NOW),
+            Err(IdTokenError::IssuedAtInvalid),
+            "issued after it expired"
+        );
+    }
+
+    /// A structurally valid RS256 token of exactly `len` bytes (the signature part padded).
+    fn token_of_length(len: usize) -> String {
+        let header = b64(br#"{"alg":"RS256"}"#);
+        for pad in 0..4 {
+            let payload = b64(format!(r#"{{"sub":"{}"}}"#, "x".repeat(pad)).as_bytes());
+            let sig_len = len - header.len() - payload.len() - 2;
+            if sig_len % 4 != 1 {
+                return format!("{header}.{payload}.{}", "A".repeat(sig_len));
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn tokens_up_to_the_size_limit_parse_and_longer_ones_do_not() {
+        let at_limit = token_of_length(MAX_ID_TOKEN_BYTES);
+        assert_eq!(at_limit.len(), MAX_ID_TOKEN_BYTES);
+        assert!(UnverifiedIdToken::parse(&at_limit).is_ok());
+        for over in [MAX_ID_TOKEN_BYTES + 2, MAX_ID_TOKEN_BYTES + 3] {
+            let token = token_of_length(over);
+            assert_eq!(token.len(), over);
+            assert_eq!(
+                UnverifiedIdToken::parse(&token).err(),
+                Some(IdTokenError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn every_rule_names_its_spec() {
+        for err in [
+            IdTokenError::Malformed,
+            IdTokenError::Expired,
+            IdTokenError::NonceMismatch,
+            IdTokenError::IssuedAtInvalid,
+        ] {
+            let rule = err.rule();
+            assert!(rule.contains('§') && rule.len() > 20, "{err:?}: {rule}");
+        }
+        assert!(IdTokenError::NonceMismatch.rule().contains("nonce"));
+        assert!(IdTokenError::Expired.rule().contains("exp"));
+    }
 }

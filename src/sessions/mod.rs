@@ -436,6 +436,13 @@ pub(crate) mod tests {
         let t = tokens();
         assert!(!t.access_token_expiring(10_000 - ACCESS_TOKEN_MARGIN_SECS - 1));
         assert!(t.access_token_expiring(10_000 - ACCESS_TOKEN_MARGIN_SECS));
-        assert!(!format!("{t:?}").contains("secret"));
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(
+            shown.starts_with(
+                "SessionTokens { access_expires_at: Some(10000), has_refresh_token: true"
+            ),
+            "what Debug does show: {shown}"
+        );
     }
 }
