@@ -7,10 +7,10 @@
 //! then, never onto a session that was logged out meanwhile; and a failed refresh ends the
 //! session only if nobody else has replaced its refresh token in the meantime.
 
-use super::session::{self, ActiveSession, Lookup, WriteBack};
+use super::session::{self, Lookup, WriteBack};
 use super::{check_same_origin, Context};
 use crate::config::{Config, Settings};
-use crate::cookies::{self, SESSION_COOKIE};
+use crate::cookies::{self, SessionCookie, SESSION_COOKIE};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::oidc::id_token::{check_same_identity, NonceRule};
@@ -46,17 +46,22 @@ pub async fn run<K: KeyValueStore, H: HttpClient, S: Settings>(
             .with_reason("refresh_joined"));
     };
     let config = Config::load(ctx.settings, &req.origin)?;
+    let base = active.record.clone();
     match refresh_profile(ctx, &config, &mut active.record).await {
         Ok(()) => {
             active.record.last_seen_at = ctx.now;
-            match session::write_back(ctx, &policy, &mut active).await? {
+            let stored =
+                session::write_back(ctx, &policy, &active.cookie, &base, &mut active.record);
+            match stored.await? {
                 WriteBack::Stored => Ok(Reply::redirect("/")
                     .no_store()
                     .with_reason("profile_refreshed")),
                 WriteBack::Ended => Ok(session_gone()),
             }
         }
-        Err(err @ AppError::SessionEnded(_)) => end_session(ctx, &policy, &active, err).await,
+        Err(err @ AppError::SessionEnded(_)) => {
+            end_session(ctx, &policy, &active.cookie, &base, err).await
+        }
         Err(err) => Err(err),
     }
 }
@@ -154,18 +159,19 @@ async fn refresh_tokens<K, H: HttpClient, S>(
 async fn end_session<K: KeyValueStore, H, S>(
     ctx: &Context<'_, K, H, S>,
     policy: &SessionPolicy,
-    active: &ActiveSession,
+    cookie: &SessionCookie,
+    base: &SessionRecord,
     err: AppError,
 ) -> Result<Reply, AppError> {
-    match session::reread(ctx, policy, &active.cookie).await? {
+    match session::read_live(ctx, policy, cookie).await? {
         None => return Ok(session_gone()),
-        Some(current) if current.tokens.refresh_token != active.read.tokens.refresh_token => {
+        Some(current) if current.tokens.refresh_token != base.tokens.refresh_token => {
             return Ok(Reply::redirect("/")
                 .no_store()
                 .with_reason("refresh_superseded"));
         }
         Some(_) => {}
     }
-    let clear = session::end(ctx, &active.cookie).await?;
+    let clear = session::end(ctx, cookie).await?;
     Ok(super::error_reply(&err).with_cookie(clear))
 }

@@ -15,9 +15,6 @@ use crate::sessions::{self, Freshness, SessionPolicy, SessionRecord};
 
 pub struct ActiveSession {
     pub cookie: SessionCookie,
-    /// The record as this request read it: the base of its write-back.
-    pub read: SessionRecord,
-    /// The record as this request wants it.
     pub record: SessionRecord,
 }
 
@@ -56,15 +53,11 @@ pub async fn lookup<K: KeyValueStore, H, S>(
     let Some(record) = read_live(ctx, policy, &cookie).await? else {
         return Ok(Lookup::Gone);
     };
-    Ok(Lookup::Active(Box::new(ActiveSession {
-        cookie,
-        read: record.clone(),
-        record,
-    })))
+    Ok(Lookup::Active(Box::new(ActiveSession { cookie, record })))
 }
 
 /// The live record the cookie opens, if any; an expired one is deleted on the way.
-async fn read_live<K: KeyValueStore, H, S>(
+pub async fn read_live<K: KeyValueStore, H, S>(
     ctx: &Context<'_, K, H, S>,
     policy: &SessionPolicy,
     cookie: &SessionCookie,
@@ -93,34 +86,29 @@ pub async fn touch_if_due<K: KeyValueStore, H, S>(
     if session.record.freshness(policy, ctx.now) != Freshness::NeedsTouch {
         return Ok(WriteBack::Stored);
     }
+    // The base of the merge: the record as read (only a touch pays for the copy).
+    let base = session.record.clone();
     session.record.last_seen_at = ctx.now;
-    write_back(ctx, policy, session).await
+    write_back(ctx, policy, &session.cookie, &base, &mut session.record).await
 }
 
 /// Writes this request's changes back onto the session as it is in KV now: re-read right
 /// before the write, nothing written when the session has ended meanwhile, and another
-/// request's newer tokens or profile kept (three-way merge against what this request read).
+/// request's newer tokens or profile kept (three-way merge against `base`, the record as
+/// this request read it). `record` becomes what was stored.
 pub async fn write_back<K: KeyValueStore, H, S>(
     ctx: &Context<'_, K, H, S>,
     policy: &SessionPolicy,
-    session: &mut ActiveSession,
+    cookie: &SessionCookie,
+    base: &SessionRecord,
+    record: &mut SessionRecord,
 ) -> Result<WriteBack, AppError> {
-    let Some(current) = read_live(ctx, policy, &session.cookie).await? else {
+    let Some(current) = read_live(ctx, policy, cookie).await? else {
         return Ok(WriteBack::Ended);
     };
-    session.record = session.record.merge_write_back(&session.read, current);
-    store(ctx, policy, &session.cookie, &session.record).await?;
-    session.read = session.record.clone();
+    *record = record.merge_write_back(base, current);
+    store(ctx, policy, cookie, record).await?;
     Ok(WriteBack::Stored)
-}
-
-/// The record as KV holds it now (a re-read, for decisions that depend on other requests).
-pub async fn reread<K: KeyValueStore, H, S>(
-    ctx: &Context<'_, K, H, S>,
-    policy: &SessionPolicy,
-    cookie: &SessionCookie,
-) -> Result<Option<SessionRecord>, AppError> {
-    read_live(ctx, policy, cookie).await
 }
 
 /// Seals and writes the record; its KV expiry follows the session's nearest end. Only for a
@@ -172,7 +160,7 @@ impl InFlightRefreshes {
     /// this isolate holds it.
     pub fn try_enter(&self, kv_key: &str) -> Option<RefreshTurn<'_>> {
         let mut held = self.0.borrow_mut();
-        if self.is_held_in(&held, kv_key) {
+        if held.iter().any(|k| k == kv_key) {
             return None;
         }
         held.push(kv_key.to_owned());
@@ -183,10 +171,6 @@ impl InFlightRefreshes {
     }
 
     pub fn is_held(&self, kv_key: &str) -> bool {
-        self.is_held_in(&self.0.borrow(), kv_key)
-    }
-
-    fn is_held_in(&self, held: &[String], kv_key: &str) -> bool {
-        held.iter().any(|k| k == kv_key)
+        self.0.borrow().iter().any(|k| k == kv_key)
     }
 }
