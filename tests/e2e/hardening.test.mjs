@@ -11,8 +11,11 @@ import {
   LOGIN_COOKIE,
   SESSION_COOKIE,
   assertRequestLogs,
+  logLineFor,
+  newRequestId,
   setCookieFor,
   startStack,
+  tagged,
   textOf,
 } from './harness.mjs';
 
@@ -35,7 +38,8 @@ const rawUtf8 = (s) => Buffer.from(s, 'utf8').toString('latin1');
 /** GET with exactly this Cookie header (given as Latin-1 text, i.e. raw bytes). */
 function rawRequest(path, cookieHeader, method = 'GET') {
   return new Promise((resolve, reject) => {
-    const headers = { cookie: cookieHeader, accept: 'text/html' };
+    const requestId = newRequestId();
+    const headers = { cookie: cookieHeader, accept: 'text/html', 'cf-ray': requestId };
     if (method === 'POST') {
       Object.assign(headers, { origin: stack.workerOrigin, 'sec-fetch-site': 'same-origin', 'content-length': '0' });
     }
@@ -51,7 +55,9 @@ function rawRequest(path, cookieHeader, method = 'GET') {
           status: res.statusCode,
           fromWorker: Boolean(res.headers['content-security-policy']),
         });
-        resolve({ status: res.statusCode, headers: res.headers, text, setCookies: res.headers['set-cookie'] || [] });
+        resolve({
+          requestId, method, url: path, status: res.statusCode, headers: res.headers, text, setCookies: res.headers['set-cookie'] || [],
+        });
       });
     });
     req.on('error', reject);
@@ -62,13 +68,10 @@ function rawRequest(path, cookieHeader, method = 'GET') {
 const isProfile = (r) => r.status === 200 && r.text.includes('id="id-token-claims"');
 const isSignedOut = (r) => r.status === 200 && /Sign in with Webex/.test(r.text) && !r.text.includes('id="id-token-claims"');
 
-async function reasonOf(mark) {
-  for (let i = 0; i < 50; i += 1) {
-    const lines = stack.jsonLogs(mark).filter((o) => o.event === 'request');
-    if (lines.length) return lines.at(-1).reason;
-    await sleep(50);
-  }
-  throw new Error('no request log line');
+/** The reason code the Worker logged for exactly this response (found by its request id: a
+ *  line logged after a mark may still belong to an earlier request). */
+async function reasonOf(response) {
+  return (await logLineFor(stack, response)).reason;
 }
 
 async function sessionCookieOf(browser) {
@@ -92,16 +95,14 @@ test('a session cookie tossed under a look-alike name (raw UTF-8 bytes) is not o
   for (const lead of LOOKALIKES) {
     const label = `U+${lead.codePointAt(0).toString(16).toUpperCase()}`;
     // Session fixation: only the planted cookie.
-    let mark = stack.logMark();
     let res = await rawRequest('/', rawUtf8(`${lead}${attacker}`));
     assert.ok(isSignedOut(res), `${label}: the planted session is not used (${res.status})`);
-    assert.equal(await reasonOf(mark), 'signed_out', label);
+    assert.equal(await reasonOf(res), 'signed_out', label);
     assert.deepEqual(res.setCookies, [], `${label}: nothing cleared`);
     // Forced sign-out: junk under the look-alike name, sorted first.
-    mark = stack.logMark();
     res = await rawRequest('/', rawUtf8(`${lead}${SESSION_COOKIE}=junk; ${genuine}`));
     assert.ok(isProfile(res), `${label}: the genuine session still works`);
-    assert.equal(await reasonOf(mark), 'profile', label);
+    assert.equal(await reasonOf(res), 'profile', label);
     assert.deepEqual(res.setCookies, [], `${label}: the genuine cookie is not cleared`);
   }
 });
@@ -111,10 +112,9 @@ test('a duplicated session cookie signs out without clearing anything; logout en
   const genuine = await sessionCookieOf(stack.newBrowser());
   for (const header of [`${genuine}; ${attacker}`, `${attacker}; ${genuine}`, `${attacker}; x=1; ${genuine}`]) {
     for (const path of ['/', '/me']) {
-      const mark = stack.logMark();
       const res = await rawRequest(path, header);
       assert.ok(path === '/' ? isSignedOut(res) : res.status === 401, `${path} ${header.slice(0, 40)}: ${res.status}`);
-      assert.equal(await reasonOf(mark), 'session_cookie_ambiguous');
+      assert.equal(await reasonOf(res), 'session_cookie_ambiguous');
       assert.deepEqual(res.setCookies, [], 'no cookie cleared: ours cannot be told apart');
     }
   }
@@ -132,18 +132,16 @@ test('a login cookie planted under a look-alike name cannot finish the attacker\
   const planted = `${LOGIN_COOKIE}=${attackerBrowser.jar.get('localhost', LOGIN_COOKIE).value}`;
   const path = new URL(callbackUrl).pathname + new URL(callbackUrl).search;
   const sessionsBefore = await stack.sessionCount();
-  const mark = stack.logMark();
   const res = await rawRequest(path, rawUtf8(`\u2000${planted}`));
   assert.equal(res.status, 400);
-  assert.equal(await reasonOf(mark), 'login_cookie_missing');
+  assert.equal(await reasonOf(res), 'login_cookie_missing');
   assert.ok(!res.setCookies.some((c) => c.startsWith(`${SESSION_COOKIE}=`) && !c.startsWith(`${SESSION_COOKIE}=;`)));
   assert.equal(await stack.sessionCount(), sessionsBefore, 'no session created');
   // The same login cookie duplicated under our exact name: fails closed, deletes nothing.
   const loginsBefore = (await stack.kvKeys()).filter((k) => k.startsWith('login:')).length;
-  const dupMark = stack.logMark();
   const dup = await rawRequest(path, `${planted}; ${LOGIN_COOKIE}=${'A'.repeat(43)}`);
   assert.equal(dup.status, 400);
-  assert.equal(await reasonOf(dupMark), 'login_cookie_ambiguous');
+  assert.equal(await reasonOf(dup), 'login_cookie_ambiguous');
   assert.deepEqual(dup.setCookies, []);
   assert.equal((await stack.kvKeys()).filter((k) => k.startsWith('login:')).length, loginsBefore, 'the login record is kept');
 });
@@ -218,10 +216,9 @@ test('error text planted in a link to the callback is not shown, and deletes not
   ]) {
     const u = new URL(stack.redirectUri);
     for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-    const mark = stack.logMark();
-    const res = await stack.newBrowser().request(u.href); // a browser that started no login
+    const res = await tagged(stack, stack.newBrowser(), u.pathname + u.search); // a browser that started no login
     assert.equal(res.status, 400);
-    assert.equal(await reasonOf(mark), 'provider_error');
+    assert.equal(await reasonOf(res), 'provider_error');
     assert.ok(!textOf(res.text).includes('555'), `planted text shown: ${textOf(res.text)}`);
     assert.match(res.text, /Start again/);
   }

@@ -743,6 +743,40 @@ export function assertSecurityHeaders(response, label = response.url) {
   assert.equal(response.headers.get('referrer-policy'), 'no-referrer', `${label}: Referrer-Policy`);
 }
 
+let requestCounter = 0;
+/** A fresh id for the `cf-ray` header, which the Worker logs as request_id: a test can then
+ *  find the log line of exactly its request, whatever else is logged around it. */
+export function newRequestId() {
+  requestCounter += 1;
+  return `t${process.pid}-${requestCounter}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+/** A request the Worker logs under a request id we choose. */
+export function tagged(stack, browser, p, { method = 'GET', headers = {}, body } = {}) {
+  const id = newRequestId();
+  return browser.request(stack.url(p), { method, headers: { ...headers, 'cf-ray': id }, body })
+    .then((response) => ({ ...response, requestId: id }));
+}
+
+/** The Worker's request log line for a response that carries `requestId`. */
+export async function logLineFor(stack, response, timeoutMs = 5_000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    // The object itself, wherever it is in the output (robust to lines that other output
+    // was interleaved with).
+    const m = new RegExp(`\\{[^{}\\n]*"request_id":"${response.requestId}"[^{}\\n]*\\}`).exec(stack.logs());
+    if (m) {
+      const line = JSON.parse(m[0]);
+      if (line.event === 'request') return line;
+    }
+    if (Date.now() > end) {
+      throw new Error(`no log line for request ${response.requestId} (${response.method} ${response.url} -> ${response.status})`
+        + `\n--- recent worker output ---\n${stack.logs().slice(-3000)}`);
+    }
+    await sleep(50);
+  }
+}
+
 /** The `reason` codes in the Worker's JSON log lines after `mark`. */
 export function reasonsSince(stack, mark) {
   return stack.jsonLogs(mark).map((o) => o.reason).filter(Boolean);

@@ -17,9 +17,11 @@ import {
   LOGIN_COOKIE,
   SESSION_COOKIE,
   isRedirect,
+  logLineFor,
   runWrangler,
   setCookieFor,
   startStack,
+  tagged,
   textOf,
 } from './harness.mjs';
 
@@ -102,34 +104,6 @@ function isSignedOut(response) {
   return response.status === 200
     && /Sign in with Webex/.test(response.text)
     && !response.text.includes('id="id-token-claims"');
-}
-
-let requestCounter = 0;
-/** A request the Worker logs under a request id we choose (it logs `cf-ray` as request_id). */
-function tagged(stack, browser, p, { method = 'GET', headers = {}, body } = {}) {
-  requestCounter += 1;
-  const id = `t${process.pid}-${requestCounter}-${crypto.randomBytes(4).toString('hex')}`;
-  return browser.request(stack.url(p), { method, headers: { ...headers, 'cf-ray': id }, body })
-    .then((response) => ({ ...response, requestId: id }));
-}
-
-/** The Worker's request log line for a `tagged` response. */
-async function logLineFor(stack, response, timeoutMs = 5_000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    // The object itself, wherever it is in the output (robust to lines that other output
-    // was interleaved with).
-    const m = new RegExp(`\\{[^{}\\n]*"request_id":"${response.requestId}"[^{}\\n]*\\}`).exec(stack.logs());
-    if (m) {
-      const line = JSON.parse(m[0]);
-      if (line.event === 'request') return line;
-    }
-    if (Date.now() > end) {
-      throw new Error(`no log line for request ${response.requestId} (${response.method} ${response.url} -> ${response.status})`
-        + `\n--- recent worker output ---\n${stack.logs().slice(-3000)}`);
-    }
-    await sleep(50);
-  }
 }
 
 /** Request log lines after `mark`, once at least `n` of them are there. */
