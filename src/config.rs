@@ -129,7 +129,7 @@ fn endpoint(
     } else {
         Err(ConfigError::new(
             name,
-            "must use https:// (http:// only for localhost or 127.0.0.1)",
+            "must use https:// (http:// only for localhost, 127.0.0.1 or [::1])",
         ))
     }
 }
@@ -279,6 +279,11 @@ pub(crate) mod tests {
         );
         assert!(Config::load(&minimal(), "http://example.com").is_err());
         assert!(Config::load(&minimal(), "http://localhost:8787").is_ok());
+        s.0.insert("WEBEX_TOKEN_URL", "http://[::1]:9400/v1/access_token".into());
+        assert!(Config::load(&s, "http://[::1]:8787").is_ok());
+        s.0.insert("WEBEX_TOKEN_URL", "http://[::2]:9400/v1/access_token".into());
+        assert!(Config::load(&s, "https://x.example").is_err());
+        assert!(Config::load(&minimal(), "http://[::2]:8787").is_err());
     }
 
     #[test]

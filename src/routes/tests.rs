@@ -2280,3 +2280,27 @@ fn a_second_refresh_waits_for_the_first_and_no_longer() {
         world.provider.pauses.get()
     );
 }
+
+#[test]
+fn concurrent_callbacks_with_one_state_open_at_most_one_session() {
+    // Two callbacks with one state at two locations: KV has no atomic take, and the second
+    // location may still read the login record after the first deleted it (eventual
+    // consistency). The state alone cannot stop the second; the provider's single-use code does.
+    let world = World::new();
+    let callback = world.start_login();
+    let binding = world.cookies.borrow()[LOGIN_COOKIE].clone();
+    world.kv.stale_secs.set(60);
+    let first = world.get(&callback);
+    world
+        .cookies
+        .borrow_mut()
+        .insert(LOGIN_COOKIE.into(), binding);
+    let second = world.get(&callback);
+    assert_eq!(first.status, 302);
+    assert_eq!(first.reason, "login_complete");
+    assert_eq!(second.status, 502, "{}", second.reason);
+    assert_eq!(second.reason, "token_invalid_grant", "it read the record, its code was spent");
+    assert!(second.body.contains("Start again"));
+    assert_no_session_cookie(&second);
+    assert_eq!(world.kv.count("session:"), 1, "at most one session");
+}
