@@ -1,7 +1,11 @@
 //! Settings, read from Worker vars and secrets, validated once per request. Every problem
 //! names the setting to fix, because a 500 page that says "misconfigured" helps nobody.
 
-use crate::http_url::HttpUrl;
+use std::cell::OnceCell;
+
+use crate::oidc::client::{Client, TokenAuth};
+use crate::oidc::http_url::HttpUrl;
+use crate::session::record::SessionPolicy;
 
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://webexapis.com/v1/authorize";
 pub const DEFAULT_TOKEN_URL: &str = "https://webexapis.com/v1/access_token";
@@ -26,35 +30,58 @@ pub trait Settings {
     fn get(&self, name: &str) -> Option<String>;
 }
 
-/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1, OIDC Core §9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenAuth {
-    ClientSecretBasic,
-    ClientSecretPost,
+/// The settings of one request, each part loaded (and validated) at most once, when a route
+/// first needs it: a page view reads the session lifetimes and never parses the provider's
+/// endpoints. Every route reads settings through this one value in its context.
+pub struct RequestConfig<'a> {
+    settings: &'a dyn Settings,
+    /// This Worker's origin, the default base of `REDIRECT_URI`.
+    origin: &'a str,
+    client: OnceCell<Result<Client, ConfigError>>,
+    session: OnceCell<Result<SessionPolicy, ConfigError>>,
+    logout_url: OnceCell<Result<Option<HttpUrl>, ConfigError>>,
 }
 
-#[derive(Clone, PartialEq, Eq)]
-pub struct Config {
-    pub client_id: String,
-    pub client_secret: String,
-    pub redirect_uri: HttpUrl,
-    pub authorize_url: HttpUrl,
-    pub token_url: HttpUrl,
-    pub userinfo_url: HttpUrl,
-    pub jwks_url: HttpUrl,
-    pub issuers: Vec<String>,
-    pub scopes: String,
-    pub token_auth: TokenAuth,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"(redacted)")
-            .field("redirect_uri", &self.redirect_uri.as_str())
-            .finish_non_exhaustive()
+impl<'a> RequestConfig<'a> {
+    pub fn new(settings: &'a dyn Settings, origin: &'a str) -> Self {
+        Self {
+            settings,
+            origin,
+            client: OnceCell::new(),
+            session: OnceCell::new(),
+            logout_url: OnceCell::new(),
+        }
     }
+
+    /// The relying party's client description (`WEBEX_*`, `REDIRECT_URI`).
+    pub fn client(&self) -> Result<&Client, ConfigError> {
+        let loaded = self
+            .client
+            .get_or_init(|| load_client(self.settings, self.origin));
+        loaded.as_ref().map_err(Clone::clone)
+    }
+
+    /// The session lifetimes (`SESSION_TTL`, `SESSION_IDLE_TIMEOUT`).
+    pub fn session_policy(&self) -> Result<&SessionPolicy, ConfigError> {
+        let loaded = self
+            .session
+            .get_or_init(|| load_session_policy(self.settings));
+        loaded.as_ref().map_err(Clone::clone)
+    }
+
+    /// `WEBEX_LOGOUT_URL`: where to send the browser after the local logout, if anywhere.
+    pub fn logout_url(&self) -> Result<Option<&HttpUrl>, ConfigError> {
+        let loaded = self.logout_url.get_or_init(|| logout_url(self.settings));
+        loaded.as_ref().map(Option::as_ref).map_err(Clone::clone)
+    }
+}
+
+/// `SESSION_TTL` (default 8 h) and `SESSION_IDLE_TIMEOUT` (default 1 h).
+pub fn load_session_policy(settings: &dyn Settings) -> Result<SessionPolicy, ConfigError> {
+    Ok(SessionPolicy {
+        ttl_secs: duration_setting(settings, "SESSION_TTL", 8 * 3600)?,
+        idle_timeout_secs: duration_setting(settings, "SESSION_IDLE_TIMEOUT", 3600)?,
+    })
 }
 
 /// A setting that is missing or unusable: the page and the log name it.
@@ -73,28 +100,27 @@ impl ConfigError {
     }
 }
 
-impl Config {
-    /// `origin` is this Worker's origin (scheme://host[:port]), the default redirect base.
-    pub fn load(settings: &impl Settings, origin: &str) -> Result<Self, ConfigError> {
-        let redirect_default = format!("{origin}/oauth");
-        Ok(Self {
-            client_id: required(settings, "WEBEX_CLIENT_ID")?,
-            client_secret: required(settings, "WEBEX_CLIENT_SECRET")?,
-            redirect_uri: redirect_uri(settings, &redirect_default)?,
-            authorize_url: endpoint(settings, "WEBEX_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
-            token_url: endpoint(settings, "WEBEX_TOKEN_URL", DEFAULT_TOKEN_URL)?,
-            userinfo_url: endpoint(settings, "WEBEX_USERINFO_URL", DEFAULT_USERINFO_URL)?,
-            jwks_url: endpoint(settings, "WEBEX_JWKS_URL", DEFAULT_JWKS_URL)?,
-            issuers: issuers(settings)?,
-            scopes: scopes(settings)?,
-            token_auth: token_auth(settings)?,
-        })
-    }
+/// The relying party's client description from the `WEBEX_*` settings and `REDIRECT_URI`.
+/// `origin` is this Worker's origin (scheme://host[:port]), the default redirect base.
+pub fn load_client(settings: &dyn Settings, origin: &str) -> Result<Client, ConfigError> {
+    let redirect_default = format!("{origin}/oauth");
+    Ok(Client {
+        client_id: required(settings, "WEBEX_CLIENT_ID")?,
+        client_secret: required(settings, "WEBEX_CLIENT_SECRET")?,
+        redirect_uri: redirect_uri(settings, &redirect_default)?,
+        authorize_url: endpoint(settings, "WEBEX_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
+        token_url: endpoint(settings, "WEBEX_TOKEN_URL", DEFAULT_TOKEN_URL)?,
+        userinfo_url: endpoint(settings, "WEBEX_USERINFO_URL", DEFAULT_USERINFO_URL)?,
+        jwks_url: endpoint(settings, "WEBEX_JWKS_URL", DEFAULT_JWKS_URL)?,
+        issuers: issuers(settings)?,
+        scopes: scopes(settings)?,
+        token_auth: token_auth(settings)?,
+    })
 }
 
 /// The callback is served at `/oauth`: a redirect URI elsewhere would send every login to a
 /// 404, so it is refused with the setting named instead.
-fn redirect_uri(settings: &impl Settings, default: &str) -> Result<HttpUrl, ConfigError> {
+fn redirect_uri(settings: &dyn Settings, default: &str) -> Result<HttpUrl, ConfigError> {
     let url = endpoint(settings, "REDIRECT_URI", default)?;
     if url.path() != "/oauth" {
         return Err(ConfigError::new(
@@ -105,20 +131,20 @@ fn redirect_uri(settings: &impl Settings, default: &str) -> Result<HttpUrl, Conf
     Ok(url)
 }
 
-fn optional(settings: &impl Settings, name: &str) -> Option<String> {
+fn optional(settings: &dyn Settings, name: &str) -> Option<String> {
     settings
         .get(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
 }
 
-fn required(settings: &impl Settings, name: &'static str) -> Result<String, ConfigError> {
+fn required(settings: &dyn Settings, name: &'static str) -> Result<String, ConfigError> {
     optional(settings, name).ok_or_else(|| ConfigError::new(name, "is not set"))
 }
 
 /// `https://` anywhere; plain `http://` only for a provider or Worker on this machine.
 fn endpoint(
-    settings: &impl Settings,
+    settings: &dyn Settings,
     name: &'static str,
     default: &str,
 ) -> Result<HttpUrl, ConfigError> {
@@ -136,7 +162,7 @@ fn endpoint(
 
 /// A duration setting: seconds (`3600`) or a number with `s`, `m`, `h` or `d` (`8h`).
 pub fn duration_setting(
-    settings: &impl Settings,
+    settings: &dyn Settings,
     name: &'static str,
     default_secs: i64,
 ) -> Result<i64, ConfigError> {
@@ -164,7 +190,7 @@ pub fn duration_setting(
 }
 
 /// `WEBEX_LOGOUT_URL`: where to send the browser after the local logout, if anywhere.
-pub fn logout_url(settings: &impl Settings) -> Result<Option<HttpUrl>, ConfigError> {
+fn logout_url(settings: &dyn Settings) -> Result<Option<HttpUrl>, ConfigError> {
     if optional(settings, "WEBEX_LOGOUT_URL").is_none() {
         return Ok(None);
     }
@@ -175,7 +201,7 @@ fn is_loopback(url: &HttpUrl) -> bool {
     matches!(url.host(), "localhost" | "127.0.0.1" | "[::1]")
 }
 
-fn issuers(settings: &impl Settings) -> Result<Vec<String>, ConfigError> {
+fn issuers(settings: &dyn Settings) -> Result<Vec<String>, ConfigError> {
     let Some(raw) = optional(settings, "WEBEX_ISSUERS") else {
         return Ok(DEFAULT_ISSUERS.iter().map(|s| s.to_string()).collect());
     };
@@ -191,7 +217,7 @@ fn issuers(settings: &impl Settings) -> Result<Vec<String>, ConfigError> {
     Ok(list)
 }
 
-fn scopes(settings: &impl Settings) -> Result<String, ConfigError> {
+fn scopes(settings: &dyn Settings) -> Result<String, ConfigError> {
     let raw = optional(settings, "WEBEX_SCOPES").unwrap_or_else(|| DEFAULT_SCOPES.to_owned());
     let scopes: Vec<&str> = raw.split_whitespace().collect();
     if !scopes.contains(&"openid") {
@@ -200,7 +226,7 @@ fn scopes(settings: &impl Settings) -> Result<String, ConfigError> {
     Ok(scopes.join(" "))
 }
 
-fn token_auth(settings: &impl Settings) -> Result<TokenAuth, ConfigError> {
+fn token_auth(settings: &dyn Settings) -> Result<TokenAuth, ConfigError> {
     match optional(settings, "WEBEX_TOKEN_AUTH").as_deref() {
         None | Some("client_secret_basic") => Ok(TokenAuth::ClientSecretBasic),
         Some("client_secret_post") => Ok(TokenAuth::ClientSecretPost),
@@ -233,7 +259,7 @@ pub(crate) mod tests {
 
     #[test]
     fn defaults_point_at_webex() {
-        let config = Config::load(&minimal(), "https://login.example.com").unwrap();
+        let config = load_client(&minimal(), "https://login.example.com").unwrap();
         assert_eq!(
             config.redirect_uri.as_str(),
             "https://login.example.com/oauth"
@@ -249,7 +275,7 @@ pub(crate) mod tests {
         let mut s = minimal();
         s.0.remove("WEBEX_CLIENT_ID");
         assert_eq!(
-            Config::load(&s, "https://x.example").unwrap_err().setting,
+            load_client(&s, "https://x.example").unwrap_err().setting,
             "WEBEX_CLIENT_ID"
         );
     }
@@ -259,7 +285,7 @@ pub(crate) mod tests {
         let mut s = minimal();
         s.0.insert("WEBEX_CLIENT_SECRET", "  ".into());
         assert_eq!(
-            Config::load(&s, "https://x.example").unwrap_err().setting,
+            load_client(&s, "https://x.example").unwrap_err().setting,
             "WEBEX_CLIENT_SECRET"
         );
     }
@@ -271,19 +297,25 @@ pub(crate) mod tests {
             "WEBEX_TOKEN_URL",
             "http://127.0.0.1:9400/v1/access_token".into(),
         );
-        assert!(Config::load(&s, "https://x.example").is_ok());
+        assert!(load_client(&s, "https://x.example").is_ok());
         s.0.insert("WEBEX_TOKEN_URL", "http://evil.example/token".into());
         assert_eq!(
-            Config::load(&s, "https://x.example").unwrap_err().setting,
+            load_client(&s, "https://x.example").unwrap_err().setting,
             "WEBEX_TOKEN_URL"
         );
-        assert!(Config::load(&minimal(), "http://example.com").is_err());
-        assert!(Config::load(&minimal(), "http://localhost:8787").is_ok());
-        s.0.insert("WEBEX_TOKEN_URL", "http://[::1]:9400/v1/access_token".into());
-        assert!(Config::load(&s, "http://[::1]:8787").is_ok());
-        s.0.insert("WEBEX_TOKEN_URL", "http://[::2]:9400/v1/access_token".into());
-        assert!(Config::load(&s, "https://x.example").is_err());
-        assert!(Config::load(&minimal(), "http://[::2]:8787").is_err());
+        assert!(load_client(&minimal(), "http://example.com").is_err());
+        assert!(load_client(&minimal(), "http://localhost:8787").is_ok());
+        s.0.insert(
+            "WEBEX_TOKEN_URL",
+            "http://[::1]:9400/v1/access_token".into(),
+        );
+        assert!(load_client(&s, "http://[::1]:8787").is_ok());
+        s.0.insert(
+            "WEBEX_TOKEN_URL",
+            "http://[::2]:9400/v1/access_token".into(),
+        );
+        assert!(load_client(&s, "https://x.example").is_err());
+        assert!(load_client(&minimal(), "http://[::2]:8787").is_err());
     }
 
     #[test]
@@ -291,7 +323,7 @@ pub(crate) mod tests {
         let mut s = minimal();
         s.0.insert("WEBEX_SCOPES", "email profile".into());
         assert_eq!(
-            Config::load(&s, "https://x.example").unwrap_err().setting,
+            load_client(&s, "https://x.example").unwrap_err().setting,
             "WEBEX_SCOPES"
         );
     }
@@ -303,7 +335,7 @@ pub(crate) mod tests {
             "WEBEX_ISSUERS",
             " https://a.example/idb , https://b.example/idb,".into(),
         );
-        let config = Config::load(&s, "https://x.example").unwrap();
+        let config = load_client(&s, "https://x.example").unwrap();
         assert_eq!(
             config.issuers,
             vec!["https://a.example/idb", "https://b.example/idb"]
@@ -315,11 +347,11 @@ pub(crate) mod tests {
         let mut s = minimal();
         s.0.insert("WEBEX_TOKEN_AUTH", "client_secret_post".into());
         assert_eq!(
-            Config::load(&s, "https://x.example").unwrap().token_auth,
+            load_client(&s, "https://x.example").unwrap().token_auth,
             TokenAuth::ClientSecretPost
         );
         s.0.insert("WEBEX_TOKEN_AUTH", "private_key_jwt".into());
-        assert!(Config::load(&s, "https://x.example").is_err());
+        assert!(load_client(&s, "https://x.example").is_err());
     }
 
     #[test]
@@ -361,7 +393,7 @@ pub(crate) mod tests {
 
     #[test]
     fn debug_redacts_the_secret() {
-        let config = Config::load(&minimal(), "https://x.example").unwrap();
+        let config = load_client(&minimal(), "https://x.example").unwrap();
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 }

@@ -1,4 +1,5 @@
-//! Where cookies are read and set. Both cookies use the `__Host-` prefix, so browsers only
+//! How cookies are read and set; what each of our cookies carries lives with its concept
+//! (`session::ticket`, `pending_login`). Both use the `__Host-` prefix, so browsers only
 //! accept them from this exact host over HTTPS with `Path=/` and no `Domain`
 //! (RFC 6265bis §4.1.3.2): a sibling subdomain cannot set a cookie of that exact name.
 //!
@@ -10,20 +11,10 @@
 //! once counts as absent: a request whose cookie cannot be told apart from a planted one is
 //! treated as carrying none, and the genuine cookie is never cleared because of the other.
 
-use crate::oidc::secrets::SessionId;
-use crate::sessions::seal::SealKey;
-
-/// Ties a login in progress to the browser that started it.
-pub const LOGIN_COOKIE: &str = "__Host-webex-login";
-/// Carries the session id.
-pub const SESSION_COOKIE: &str = "__Host-webex-session";
-
 /// Browsers send at most a few kB; more is not worth scanning.
 const MAX_COOKIE_HEADER_BYTES: usize = 16 * 1024;
 /// Our values are up to three 43-character base64url parts joined by dots.
 const MAX_VALUE_LEN: usize = 160;
-/// Logins that may be in progress at once in one browser (tabs). Older ones are dropped.
-pub const MAX_PENDING_LOGINS: usize = 3;
 /// Candidate values read when a name of ours is duplicated (for logout to end each).
 const MAX_CANDIDATES: usize = 4;
 
@@ -49,7 +40,8 @@ impl<T> Found<T> {
         }
     }
 
-    fn and_then<U>(self, parse: impl FnOnce(T) -> Option<U>) -> Found<U> {
+    /// Parses the one value found; a value that does not parse counts as malformed.
+    pub fn and_then<U>(self, parse: impl FnOnce(T) -> Option<U>) -> Found<U> {
         match self {
             Self::Absent => Found::Absent,
             Self::Ambiguous => Found::Ambiguous,
@@ -118,105 +110,6 @@ fn token_value(value: &str) -> Option<&str> {
     plausible.then_some(value)
 }
 
-/// The `__Host-webex-login` cookie: the record keys of the logins this browser has in
-/// progress, newest first. One cookie for all tabs, so two logins started side by side both
-/// complete, and a bounded number of them can pile up.
-#[derive(Debug, Default)]
-pub struct PendingLogins(Vec<SealKey>);
-
-impl PendingLogins {
-    /// The pending logins; none when the cookie is absent, malformed or ambiguous.
-    pub fn from_header(header: &str) -> Self {
-        Self::read(header).one().unwrap_or_default()
-    }
-
-    /// The login cookie as found; a value with no usable key counts as malformed.
-    pub fn read(header: &str) -> Found<Self> {
-        find(header, LOGIN_COOKIE).and_then(|value| {
-            let keys: Vec<SealKey> = value
-                .split('.')
-                .filter_map(SealKey::from_cookie)
-                .take(MAX_PENDING_LOGINS)
-                .collect();
-            (!keys.is_empty()).then_some(Self(keys))
-        })
-    }
-
-    pub fn keys(&self) -> &[SealKey] {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Adds a new login, dropping the oldest beyond the bound.
-    pub fn with_new(mut self, key: SealKey) -> Self {
-        self.0.insert(0, key);
-        self.0.truncate(MAX_PENDING_LOGINS);
-        self
-    }
-
-    /// Removes a finished login.
-    pub fn without(mut self, key: &SealKey) -> Self {
-        self.0.retain(|k| k != key);
-        self
-    }
-
-    /// `Set-Cookie` for what remains: the list, or a deletion when nothing is pending.
-    pub fn set_cookie(&self, max_age_secs: u64) -> String {
-        if self.0.is_empty() {
-            return clear(LOGIN_COOKIE);
-        }
-        let value: Vec<String> = self.0.iter().map(SealKey::to_cookie).collect();
-        set(LOGIN_COOKIE, &value.join("."), max_age_secs)
-    }
-}
-
-/// The `__Host-webex-session` cookie: `<session id>.<record key>`. The id names the KV
-/// record (through a hash); the key opens it. Neither is stored server-side.
-#[derive(Debug, Clone)]
-pub struct SessionCookie {
-    pub id: SessionId,
-    pub key: SealKey,
-}
-
-impl SessionCookie {
-    pub fn generate() -> Result<Self, getrandom::Error> {
-        Ok(Self {
-            id: SessionId::generate()?,
-            key: SealKey::generate()?,
-        })
-    }
-
-    /// The session cookie as found (see [`Found`]): only `One` names a session to look up.
-    pub fn read(header: &str) -> Found<Self> {
-        find(header, SESSION_COOKIE).and_then(Self::parse)
-    }
-
-    /// The session cookie when exactly one well-formed cookie carries it.
-    pub fn from_header(header: &str) -> Option<Self> {
-        Self::read(header).one()
-    }
-
-    /// A cookie value shaped `<id>.<key>`.
-    pub fn parse(value: &str) -> Option<Self> {
-        let (id, key) = value.split_once('.')?;
-        if id.len() != 43 {
-            return None;
-        }
-        Some(Self {
-            id: SessionId::from_untrusted(id),
-            key: SealKey::from_cookie(key)?,
-        })
-    }
-
-    pub fn set_cookie(&self, max_age_secs: u64) -> String {
-        let value = format!("{}.{}", self.id.secret(), self.key.to_cookie());
-        set(SESSION_COOKIE, &value, max_age_secs)
-    }
-}
-
 /// `Set-Cookie` for one of our cookies: HttpOnly (no script access), Secure, SameSite=Lax
 /// (sent on the top-level redirect back from the provider, not on cross-site POSTs).
 pub fn set(name: &str, value: &str, max_age_secs: u64) -> String {
@@ -231,6 +124,9 @@ pub fn clear(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pending_login::{PendingLogins, LOGIN_COOKIE};
+    use crate::seal::SealKey;
+    use crate::session::ticket::{SessionCookie, SESSION_COOKIE};
 
     const ID: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 

@@ -6,9 +6,32 @@ use crate::config::ConfigError;
 use crate::oidc::callback::{CallbackError, ShownAuthorizationError};
 use crate::oidc::id_token::IdTokenError;
 use crate::oidc::jwks::JwksError;
+use crate::oidc::outbound::TransportError;
 use crate::oidc::token::TokenError;
 use crate::oidc::userinfo::UserinfoError;
-use crate::platform::TransportError;
+use crate::pending_login::PendingLoginError;
+use crate::platform::StoreError;
+use crate::provider_api::ProviderError;
+use crate::seal::SealError;
+use crate::session::ticket::SessionError;
+
+/// Why a refresh ended the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEndCause {
+    /// The session holds no refresh token to renew with.
+    NoRefreshToken,
+    /// The refresh grant, or the refreshed ID token, failed.
+    Provider(ProviderError),
+}
+
+impl SessionEndCause {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoRefreshToken => "no_refresh_token",
+            Self::Provider(e) => e.code(),
+        }
+    }
+}
 
 /// The period of the `LOGIN_RATE_LIMITER` binding in wrangler.toml (`simple.period`), in
 /// seconds, as `Retry-After` carries it.
@@ -39,8 +62,8 @@ pub enum AppError {
     Jwks(JwksError),
     IdToken(IdTokenError),
     Userinfo(UserinfoError),
-    /// The session could not be renewed (refresh failed); carries the cause's reason code.
-    SessionEnded(&'static str),
+    /// The session could not be renewed (refresh failed).
+    SessionEnded(SessionEndCause),
     /// A state-changing request from another site.
     CrossSite,
     /// Too many logins started from this client address in the rate limit's period.
@@ -49,70 +72,72 @@ pub enum AppError {
     MethodNotAllowed,
 }
 
+/// How an error shows: its HTTP status, its log reason code and the page's title.
+struct Shown {
+    status: u16,
+    reason: &'static str,
+    title: &'static str,
+}
+
+const fn shown(status: u16, reason: &'static str, title: &'static str) -> Shown {
+    Shown {
+        status,
+        reason,
+        title,
+    }
+}
+
+const UNAVAILABLE: &str = "Sign-in is unavailable right now";
+const LINK_INVALID: &str = "This sign-in link is no longer valid";
+const PROVIDER_ANSWER: &str = "Webex sent an answer we could not accept";
+
 impl AppError {
-    pub fn status(&self) -> u16 {
+    /// The one table from error to status, reason code and title.
+    fn shown(&self) -> Shown {
         match self {
-            Self::Config(_) | Self::Randomness | Self::Sealing => 500,
-            Self::Storage => 503,
-            Self::ProviderDenied { .. }
-            | Self::Callback(_)
-            | Self::LoginCookieMissing
-            | Self::LoginCookieAmbiguous
-            | Self::LoginUnknown
-            | Self::LoginMismatch => 400,
-            Self::Token(_) | Self::Jwks(_) | Self::IdToken(_) | Self::Userinfo(_) => 502,
-            Self::SessionEnded(_) => 401,
-            Self::CrossSite => 403,
-            Self::RateLimited => 429,
-            Self::NotFound => 404,
-            Self::MethodNotAllowed => 405,
+            Self::Config(_) => shown(
+                500,
+                "config_invalid",
+                "This sign-in is not set up correctly",
+            ),
+            Self::Storage => shown(503, "kv_unavailable", UNAVAILABLE),
+            Self::Randomness => shown(500, "rng_unavailable", UNAVAILABLE),
+            Self::Sealing => shown(500, "seal_failed", UNAVAILABLE),
+            Self::ProviderDenied(_) => shown(400, "provider_error", "Sign-in was not completed"),
+            Self::Callback(e) => shown(400, e.code(), LINK_INVALID),
+            Self::LoginCookieMissing => shown(400, "login_cookie_missing", LINK_INVALID),
+            Self::LoginCookieAmbiguous => shown(
+                400,
+                "login_cookie_ambiguous",
+                "A conflicting cookie blocks sign-in",
+            ),
+            Self::LoginUnknown => shown(400, "state_unknown", LINK_INVALID),
+            Self::LoginMismatch => shown(400, "state_mismatch", LINK_INVALID),
+            Self::Token(TokenError::InvalidGrant) => {
+                shown(502, TokenError::InvalidGrant.code(), "This sign-in expired")
+            }
+            Self::Token(e) => shown(502, e.code(), PROVIDER_ANSWER),
+            Self::Jwks(e) => shown(502, e.code(), PROVIDER_ANSWER),
+            Self::IdToken(e) => shown(502, e.code(), PROVIDER_ANSWER),
+            Self::Userinfo(e) => shown(502, e.code(), PROVIDER_ANSWER),
+            Self::SessionEnded(cause) => shown(401, cause.code(), "Please sign in again"),
+            Self::CrossSite => shown(403, "cross_site_request", "Request refused"),
+            Self::RateLimited => shown(429, "rate_limited", "Too many sign-in attempts"),
+            Self::NotFound => shown(404, "not_found", "Page not found"),
+            Self::MethodNotAllowed => shown(405, "method_not_allowed", "Method not allowed"),
         }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.shown().status
     }
 
     pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Config(_) => "config_invalid",
-            Self::Storage => "kv_unavailable",
-            Self::Randomness => "rng_unavailable",
-            Self::Sealing => "seal_failed",
-            Self::ProviderDenied(_) => "provider_error",
-            Self::Callback(e) => e.code(),
-            Self::LoginCookieMissing => "login_cookie_missing",
-            Self::LoginCookieAmbiguous => "login_cookie_ambiguous",
-            Self::LoginUnknown => "state_unknown",
-            Self::LoginMismatch => "state_mismatch",
-            Self::Token(e) => e.code(),
-            Self::Jwks(e) => e.code(),
-            Self::IdToken(e) => e.code(),
-            Self::Userinfo(e) => e.code(),
-            Self::SessionEnded(cause) => cause,
-            Self::CrossSite => "cross_site_request",
-            Self::RateLimited => "rate_limited",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-        }
+        self.shown().reason
     }
 
     pub fn title(&self) -> &'static str {
-        match self {
-            Self::Config(_) => "This sign-in is not set up correctly",
-            Self::Storage | Self::Randomness | Self::Sealing => "Sign-in is unavailable right now",
-            Self::ProviderDenied(_) => "Sign-in was not completed",
-            Self::LoginCookieAmbiguous => "A conflicting cookie blocks sign-in",
-            Self::Callback(_)
-            | Self::LoginCookieMissing
-            | Self::LoginUnknown
-            | Self::LoginMismatch => "This sign-in link is no longer valid",
-            Self::Token(TokenError::InvalidGrant) => "This sign-in expired",
-            Self::Token(_) | Self::Jwks(_) | Self::IdToken(_) | Self::Userinfo(_) => {
-                "Webex sent an answer we could not accept"
-            }
-            Self::SessionEnded(_) => "Please sign in again",
-            Self::CrossSite => "Request refused",
-            Self::RateLimited => "Too many sign-in attempts",
-            Self::NotFound => "Page not found",
-            Self::MethodNotAllowed => "Method not allowed",
-        }
+        self.shown().title
     }
 
     /// A sentence or two for a person; details for the site owner follow on the page.
@@ -225,16 +250,45 @@ impl From<ConfigError> for AppError {
         Self::Config(e)
     }
 }
-impl From<crate::platform::StoreError> for AppError {
-    fn from(_: crate::platform::StoreError) -> Self {
+impl From<StoreError> for AppError {
+    fn from(_: StoreError) -> Self {
         Self::Storage
     }
 }
-impl From<crate::sessions::seal::SealError> for AppError {
-    fn from(error: crate::sessions::seal::SealError) -> Self {
+impl From<SealError> for AppError {
+    fn from(error: SealError) -> Self {
         match error {
-            crate::sessions::seal::SealError::Randomness => Self::Randomness,
-            crate::sessions::seal::SealError::Cipher => Self::Sealing,
+            SealError::Randomness => Self::Randomness,
+            SealError::Cipher => Self::Sealing,
+        }
+    }
+}
+impl From<ProviderError> for AppError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::Token(e) => Self::Token(e),
+            ProviderError::Jwks(e) => Self::Jwks(e),
+            ProviderError::IdToken(e) => Self::IdToken(e),
+            ProviderError::Userinfo(e) => Self::Userinfo(e),
+        }
+    }
+}
+impl From<SessionError> for AppError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Storage => Self::Storage,
+            SessionError::Seal(e) => e.into(),
+        }
+    }
+}
+impl From<PendingLoginError> for AppError {
+    fn from(e: PendingLoginError) -> Self {
+        match e {
+            PendingLoginError::CookieMissing => Self::LoginCookieMissing,
+            PendingLoginError::Unknown => Self::LoginUnknown,
+            PendingLoginError::Mismatch => Self::LoginMismatch,
+            PendingLoginError::Storage => Self::Storage,
+            PendingLoginError::Seal(e) => e.into(),
         }
     }
 }

@@ -11,12 +11,15 @@ use crate::cookies;
 use crate::oidc::callback::{Callback, MAX_PARAM_BYTES};
 use crate::oidc::id_token::{Expectations, NonceRule, UnverifiedIdToken};
 use crate::oidc::jwks::KeySet;
+use crate::oidc::outbound::OutboundResponse;
 use crate::oidc::secrets::Nonce;
 use crate::oidc::test_keys::{b64, jwk_json, jwks_json, sign_rs256, RustCrypto, TestKey};
 use crate::oidc::{token, userinfo};
 use crate::pages;
-use crate::platform::OutboundResponse;
-use crate::sessions::{self, SessionRecord};
+use crate::pending_login::{LoginRecord, PendingLogins};
+use crate::seal::{open_record, seal_record, SealKey};
+use crate::session::record::SessionRecord;
+use crate::session::ticket::SessionCookie;
 
 /// Strings biased towards what breaks parsers: separators, escapes, markup, multi-byte text.
 fn nasty_string(max: usize) -> impl Strategy<Value = String> {
@@ -129,33 +132,33 @@ proptest! {
 
     #[test]
     fn session_records_from_kv_never_panic(raw in prop_oneof![nasty_string(20), json_value().prop_map(|v| v.to_string())]) {
-        let key = crate::sessions::seal::SealKey::generate().unwrap();
-        prop_assert!(block_on(sessions::open_session(&RustCrypto, &key, "session:k", &raw)).is_none());
-        let _ = crate::cookies::SessionCookie::from_header(&raw);
-        let _ = crate::cookies::PendingLogins::from_header(&raw);
-        prop_assert!(block_on(sessions::open_login(&RustCrypto, &key, "login:k", &raw)).is_none());
+        let key = SealKey::generate().unwrap();
+        prop_assert!(block_on(open_record::<SessionRecord>(&RustCrypto, &key, "session:k", &raw)).is_none());
+        let _ = SessionCookie::from_header(&raw);
+        let _ = PendingLogins::from_header(&raw);
+        prop_assert!(block_on(open_record::<LoginRecord>(&RustCrypto, &key, "login:k", &raw)).is_none());
     }
 
     /// Records that open (sealed under the right key) but hold arbitrary JSON: the decoder
     /// itself is reached, and refuses anything that is not a record of this version.
     #[test]
     fn sealed_arbitrary_json_is_never_taken_for_a_record(doc in json_value(), fields in proptest::collection::btree_map("[a-z_]{1,12}", json_value(), 0..8)) {
-        let key = crate::sessions::seal::SealKey::generate().unwrap();
+        let key = SealKey::generate().unwrap();
         let object = Value::Object(fields.into_iter().collect());
         for value in [doc, object] {
-            let sealed = block_on(sessions::seal_record(&RustCrypto, &key, "session:k", &value)).unwrap();
+            let sealed = block_on(seal_record(&RustCrypto, &key, "session:k", &value)).unwrap();
             let is_record = value.get("v") == Some(&json!(2)) && value.get("subject").is_some_and(Value::is_string);
-            let opened = block_on(sessions::open_session(&RustCrypto, &key, "session:k", &sealed));
+            let opened = block_on(open_record::<SessionRecord>(&RustCrypto, &key, "session:k", &sealed));
             prop_assert!(opened.is_none() || is_record, "{value}");
-            let sealed = block_on(sessions::seal_record(&RustCrypto, &key, "login:k", &value)).unwrap();
-            let opened = block_on(sessions::open_login(&RustCrypto, &key, "login:k", &sealed));
+            let sealed = block_on(seal_record(&RustCrypto, &key, "login:k", &value)).unwrap();
+            let opened = block_on(open_record::<LoginRecord>(&RustCrypto, &key, "login:k", &sealed));
             prop_assert!(opened.is_none() || value.get("v") == Some(&json!(2)), "{value}");
         }
         // A real record, with one member replaced by arbitrary JSON.
-        let mut record = serde_json::to_value(crate::sessions::tests::record(0)).unwrap();
+        let mut record = serde_json::to_value(crate::session::record::tests::record(0)).unwrap();
         record["v"] = json!(1);
-        let sealed = block_on(sessions::seal_record(&RustCrypto, &key, "session:k", &record)).unwrap();
-        prop_assert!(block_on(sessions::open_session(&RustCrypto, &key, "session:k", &sealed)).is_none(), "another version is refused");
+        let sealed = block_on(seal_record(&RustCrypto, &key, "session:k", &record)).unwrap();
+        prop_assert!(block_on(open_record::<SessionRecord>(&RustCrypto, &key, "session:k", &sealed)).is_none(), "another version is refused");
     }
 
     #[test]
@@ -163,8 +166,8 @@ proptest! {
         let mut claims: Map<String, Value> = values.into_iter().collect();
         let hostile = format!("<script>{marker}</script>\"'&");
         claims.insert("name".into(), Value::from(hostile.clone()));
-        let session = SessionRecord::new("u1".into(), claims.clone(), claims, crate::sessions::tests::tokens(), &crate::sessions::tests::POLICY, 0);
-        let page = pages::profile(&session, &crate::sessions::tests::POLICY);
+        let session = SessionRecord::new("u1".into(), claims.clone(), claims, crate::session::record::tests::tokens(), &crate::session::record::tests::POLICY, 0);
+        let page = pages::profile(&session, &crate::session::record::tests::POLICY);
         prop_assert!(!page.contains("<script>"));
         let escaped = format!("&lt;script&gt;{marker}&lt;/script&gt;");
         prop_assert!(page.contains(&escaped));

@@ -8,16 +8,19 @@ pub mod config;
 pub mod cookies;
 pub mod error;
 pub mod http;
-pub mod http_url;
 pub mod oidc;
 pub mod pages;
+pub mod pending_login;
 pub mod platform;
-pub mod provider;
+pub mod provider_api;
 pub mod routes;
-pub mod sessions;
+pub mod seal;
+pub mod session;
 
 #[cfg(test)]
 mod hostile_input;
+#[cfg(test)]
+mod testing;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

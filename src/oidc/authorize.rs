@@ -1,11 +1,11 @@
 //! The authorization request (OIDC Core §3.1.2.1 with PKCE, RFC 7636 §4.3).
 
+use super::client::Client;
 use super::secrets::{Nonce, PkceVerifier, State};
-use crate::config::Config;
 
 /// The redirect to the provider's authorize endpoint for one login.
 pub fn authorize_url(
-    config: &Config,
+    config: &Client,
     state: &State,
     nonce: &Nonce,
     verifier: &PkceVerifier,
@@ -25,12 +25,12 @@ pub fn authorize_url(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::minimal;
+    use crate::oidc::http_url::HttpUrl;
     use std::collections::HashMap;
 
     #[test]
     fn carries_every_parameter_once() {
-        let config = Config::load(&minimal(), "https://login.example.com").unwrap();
+        let config = Client::example();
         let state = State::from_untrusted("st&te=1");
         let nonce = Nonce::from_untrusted("n0nce");
         let verifier = PkceVerifier::from_untrusted("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
@@ -59,12 +59,10 @@ mod tests {
 
     #[test]
     fn keeps_existing_query_of_a_custom_authorize_url() {
-        let mut settings = minimal();
-        settings.0.insert(
-            "WEBEX_AUTHORIZE_URL",
-            "https://idp.example/auth?tenant=a".into(),
-        );
-        let config = Config::load(&settings, "https://x.example").unwrap();
+        let config = Client {
+            authorize_url: HttpUrl::parse("https://idp.example/auth?tenant=a").unwrap(),
+            ..Client::example()
+        };
         let url = url::Url::parse(&authorize_url(
             &config,
             &State::from_untrusted("s"),

@@ -9,8 +9,8 @@ use jwt_compact::UntrustedToken;
 use serde_json::{Map, Value};
 
 use super::jwks::KeySet;
+use super::jwks::VerifyRs256;
 use super::secrets::Nonce;
-use crate::platform::Crypto;
 
 /// Longer than any real ID token by an order of magnitude; bounds parsing work.
 pub const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
@@ -176,7 +176,7 @@ impl<'a> UnverifiedIdToken<'a> {
     pub async fn verify_signature(
         &self,
         keys: &KeySet,
-        crypto: &dyn Crypto,
+        crypto: &dyn VerifyRs256,
     ) -> Result<SignedClaims, IdTokenError> {
         let message = self.signing_input.as_bytes();
         let signature = self.token.signature_bytes();

@@ -5,8 +5,9 @@
 //! other algorithms, moduli under 2048 bits) are dropped at parse time, not at use time.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
+use futures_util::future::LocalBoxFuture;
 
-use crate::platform::TransportError;
+use super::outbound::TransportError;
 
 /// A JWKS larger than this is not a key set (Webex's is a few kB).
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -45,6 +46,18 @@ pub struct VerificationKey {
 /// RSA moduli accepted for RS256: RFC 7518 §3.3 requires at least 2048 bits; the upper bound
 /// keeps a hostile JWKS from making each verification expensive.
 pub const RSA_MODULUS_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
+
+/// RS256 signature checks (RSASSA-PKCS1-v1_5 with SHA-256, RFC 7518 §3.3), done by whoever
+/// embeds the protocol core (the runtime's WebCrypto in the Worker, RustCrypto in tests).
+pub trait VerifyRs256 {
+    /// True only for a valid signature by `key` over `message`; any failure is false.
+    fn verify_rs256<'a>(
+        &'a self,
+        key: &'a RsaPublicKey,
+        message: &'a [u8],
+        signature: &'a [u8],
+    ) -> LocalBoxFuture<'a, bool>;
+}
 
 /// An RSA public key fit for RS256: big-endian modulus and exponent, no leading zeros.
 #[derive(Debug, Clone, PartialEq, Eq)]

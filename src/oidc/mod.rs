@@ -3,8 +3,11 @@
 
 pub mod authorize;
 pub mod callback;
+pub mod client;
+pub mod http_url;
 pub mod id_token;
 pub mod jwks;
+pub mod outbound;
 pub mod secrets;
 pub mod token;
 pub mod userinfo;

@@ -36,7 +36,7 @@ macro_rules! secret_type {
         impl $name {
             /// A fresh random value.
             pub fn generate() -> Result<Self, getrandom::Error> {
-                random_token().map(Self)
+                $crate::oidc::secrets::random_token().map(Self)
             }
 
             /// Wraps a value that came from outside (a query, a cookie, a stored record).
@@ -56,6 +56,8 @@ macro_rules! secret_type {
         }
     };
 }
+/// For secrets of other layers (the session id), with the same guarantees.
+pub(crate) use secret_type;
 
 secret_type!(
     /// OAuth `state`: correlates the callback with the login that started it (RFC 6749 §10.12).
@@ -69,29 +71,11 @@ secret_type!(
     /// PKCE `code_verifier` (RFC 7636 §4.1): 43 base64url characters from 32 random bytes.
     PkceVerifier
 );
-secret_type!(
-    /// Session identifier carried (with the record key) by the `__Host-webex-session` cookie.
-    SessionId
-);
 
 impl PkceVerifier {
     /// `code_challenge` for `code_challenge_method=S256` (RFC 7636 §4.2).
     pub fn s256_challenge(&self) -> String {
         sha256_b64url(&self.0)
-    }
-}
-
-impl State {
-    /// KV key of the login record: a hash, so the key itself cannot be replayed as a state.
-    pub fn kv_key(&self) -> String {
-        format!("login:{}", sha256_b64url(&self.0))
-    }
-}
-
-impl SessionId {
-    /// KV key of the session: a hash of the cookie value, never the raw value.
-    pub fn kv_key(&self) -> String {
-        format!("session:{}", sha256_b64url(&self.0))
     }
 }
 
@@ -124,14 +108,6 @@ mod tests {
     fn debug_output_never_shows_the_value() {
         let nonce = Nonce::from_untrusted("very-secret");
         assert_eq!(format!("{nonce:?}"), "Nonce(redacted)");
-    }
-
-    #[test]
-    fn kv_keys_do_not_contain_the_raw_value() {
-        let id = SessionId::from_untrusted("abc123");
-        assert!(id.kv_key().starts_with("session:"));
-        assert!(!id.kv_key().contains("abc123"));
-        assert_ne!(State::from_untrusted("abc123").kv_key(), id.kv_key());
     }
 
     #[test]

@@ -89,13 +89,14 @@ pub fn sign_hs256(secret: &[u8], claims: &serde_json::Value) -> String {
     format!("{input}.{}", b64(&mac.finalize().into_bytes()))
 }
 
-/// The native stand-in for the Worker's WebCrypto: the `rsa` and `aes-gcm` crates.
+/// The native stand-in for the Worker's WebCrypto: the `rsa` crate here, `aes-gcm` for the
+/// platform's sealing (in `crate::testing`).
 pub struct RustCrypto;
 
-impl crate::platform::Crypto for RustCrypto {
+impl super::jwks::VerifyRs256 for RustCrypto {
     fn verify_rs256<'a>(
         &'a self,
-        key: &'a crate::oidc::jwks::RsaPublicKey,
+        key: &'a super::jwks::RsaPublicKey,
         message: &'a [u8],
         signature: &'a [u8],
     ) -> futures_util::future::LocalBoxFuture<'a, bool> {
@@ -113,38 +114,5 @@ impl crate::platform::Crypto for RustCrypto {
                 .is_ok()
         });
         Box::pin(async move { valid })
-    }
-
-    fn aes256gcm_seal<'a>(
-        &'a self,
-        key: &'a [u8; 32],
-        nonce: &'a [u8; 12],
-        aad: &'a [u8],
-        plaintext: &'a [u8],
-    ) -> futures_util::future::LocalBoxFuture<'a, Option<Vec<u8>>> {
-        use aes_gcm::aead::{Aead, KeyInit, Payload};
-        let payload = Payload {
-            msg: plaintext,
-            aad,
-        };
-        let sealed = aes_gcm::Aes256Gcm::new(key.into())
-            .encrypt(nonce.into(), payload)
-            .ok();
-        Box::pin(async move { sealed })
-    }
-
-    fn aes256gcm_open<'a>(
-        &'a self,
-        key: &'a [u8; 32],
-        nonce: &'a [u8; 12],
-        aad: &'a [u8],
-        sealed: &'a [u8],
-    ) -> futures_util::future::LocalBoxFuture<'a, Option<Vec<u8>>> {
-        use aes_gcm::aead::{Aead, KeyInit, Payload};
-        let payload = Payload { msg: sealed, aad };
-        let opened = aes_gcm::Aes256Gcm::new(key.into())
-            .decrypt(nonce.into(), payload)
-            .ok();
-        Box::pin(async move { opened })
     }
 }

@@ -5,9 +5,9 @@ use serde_json::{Map, Value};
 use url::form_urlencoded;
 
 use super::callback::AuthorizationCode;
+use super::client::{Client, TokenAuth};
+use super::outbound::{Method, OutboundRequest, OutboundResponse, TransportError};
 use super::secrets::PkceVerifier;
-use crate::config::{Config, TokenAuth};
-use crate::platform::{Method, OutboundRequest, OutboundResponse, TransportError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenError {
@@ -57,7 +57,7 @@ impl std::fmt::Debug for TokenSet {
 
 /// The authorization-code grant, with the client authentication the config asks for.
 pub fn code_request(
-    config: &Config,
+    config: &Client,
     code: &AuthorizationCode,
     verifier: &PkceVerifier,
 ) -> OutboundRequest {
@@ -70,7 +70,7 @@ pub fn code_request(
 }
 
 /// The refresh-token grant (RFC 6749 §6), with the same client authentication.
-pub fn refresh_request(config: &Config, refresh_token: &str) -> OutboundRequest {
+pub fn refresh_request(config: &Client, refresh_token: &str) -> OutboundRequest {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("grant_type", "refresh_token")
         .append_pair("refresh_token", refresh_token);
@@ -78,7 +78,7 @@ pub fn refresh_request(config: &Config, refresh_token: &str) -> OutboundRequest 
 }
 
 fn finish_request(
-    config: &Config,
+    config: &Client,
     mut form: form_urlencoded::Serializer<'_, String>,
 ) -> OutboundRequest {
     let mut headers = vec![
@@ -104,7 +104,7 @@ fn finish_request(
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-encoded before being joined and base64-encoded.
-fn basic_auth(config: &Config) -> String {
+fn basic_auth(config: &Client) -> String {
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let pair = format!(
         "{}:{}",
@@ -188,15 +188,17 @@ fn classify_failure(response: &OutboundResponse) -> TokenError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::minimal;
 
-    fn config(auth: Option<&str>) -> Config {
-        let mut settings = minimal();
-        settings.0.insert("WEBEX_CLIENT_SECRET", "s3cr:et&".into());
-        if let Some(auth) = auth {
-            settings.0.insert("WEBEX_TOKEN_AUTH", auth.into());
+    fn config(auth: Option<&str>) -> Client {
+        let token_auth = match auth {
+            Some("client_secret_post") => TokenAuth::ClientSecretPost,
+            _ => TokenAuth::ClientSecretBasic,
+        };
+        Client {
+            client_secret: "s3cr:et&".into(),
+            token_auth,
+            ..Client::example()
         }
-        Config::load(&settings, "https://login.example.com").unwrap()
     }
 
     fn response(status: u16, body: &str) -> OutboundResponse {

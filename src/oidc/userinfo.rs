@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::Config;
-use crate::platform::{Method, OutboundRequest, OutboundResponse, TransportError};
+use super::client::Client;
+use super::outbound::{Method, OutboundRequest, OutboundResponse, TransportError};
 
 pub const MAX_USERINFO_BYTES: usize = 64 * 1024;
 
@@ -33,7 +33,7 @@ impl UserinfoError {
 
 /// The access token goes in the `Authorization` header only, never in the URL
 /// (RFC 6750 §2.1; §2.3 query tokens leak into logs).
-pub fn request(config: &Config, access_token: &str) -> OutboundRequest {
+pub fn request(config: &Client, access_token: &str) -> OutboundRequest {
     OutboundRequest {
         method: Method::Get,
         url: config.userinfo_url.clone(),
@@ -72,7 +72,6 @@ fn check_subject(fields: &Map<String, Value>, id_token_sub: &str) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::minimal;
 
     fn ok(body: &str) -> OutboundResponse {
         OutboundResponse {
@@ -84,7 +83,7 @@ mod tests {
 
     #[test]
     fn token_only_in_the_authorization_header() {
-        let config = Config::load(&minimal(), "https://x.example").unwrap();
+        let config = Client::example();
         let request = request(&config, "tok123");
         assert_eq!(request.method, Method::Get);
         assert!(!request.url.as_str().contains("tok123"));

@@ -6,7 +6,7 @@ mod claims;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::error::AppError;
-use crate::sessions::{SessionPolicy, SessionRecord};
+use crate::session::record::{SessionPolicy, SessionRecord};
 
 /// The one stylesheet, inlined and allowed by its hash in the Content-Security-Policy.
 pub const STYLESHEET: &str = include_str!("style.css");
@@ -122,7 +122,7 @@ pub fn error(err: &AppError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sessions::tests::{tokens, POLICY};
+    use crate::session::record::tests::{tokens, POLICY};
     use serde_json::json;
 
     fn session_with(value: &str) -> SessionRecord {

@@ -1,22 +1,16 @@
 //! `GET /login`: start an Authorization Code flow with state, nonce and PKCE.
 
 use super::Context;
-use crate::config::{Config, Settings};
-use crate::cookies::PendingLogins;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::oidc::authorize::authorize_url;
 use crate::oidc::secrets::{Nonce, PkceVerifier, State};
-use crate::platform::{HttpClient, KeyValueStore, RateLimit};
-use crate::sessions::seal::SealKey;
-use crate::sessions::{self, LoginRecord, LOGIN_TTL_SECS};
+use crate::pending_login::{self, LoginRecord, PendingLogins, LOGIN_TTL_SECS};
+use crate::platform::{Platform, RateLimit};
 
 const MAX_RETURN_TO_BYTES: usize = 2048;
 
-pub async fn start<K: KeyValueStore, H: HttpClient, S: Settings>(
-    req: &Incoming,
-    ctx: &Context<'_, K, H, S>,
-) -> Result<Reply, AppError> {
+pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
     // First, so that a refused request costs no KV write. Fails open: sign-in keeps working
     // when the limiter is missing or fails, and the log line says so.
     let warning = match req.client_ip.as_deref().map(client_key) {
@@ -27,22 +21,16 @@ pub async fn start<K: KeyValueStore, H: HttpClient, S: Settings>(
             RateLimit::Unavailable(why) => Some(why),
         },
     };
-    let config = Config::load(ctx.settings, &req.origin)?;
+    let client = ctx.config.client()?;
     let return_to = safe_return_to(requested_return_to(&req.query).as_deref());
     let state = State::generate()?;
     let nonce = Nonce::generate()?;
     let verifier = PkceVerifier::generate()?;
-    let location = authorize_url(&config, &state, &nonce, &verifier);
+    let location = authorize_url(client, &state, &nonce, &verifier);
 
-    // The record is sealed under a key only this browser's cookie holds: it proves the
-    // callback comes back to the browser that started the login, and a KV dump reveals
-    // neither the PKCE verifier nor the nonce.
-    let key = SealKey::generate()?;
     let record = LoginRecord::new(nonce, verifier, return_to, ctx.now);
-    let sealed = sessions::seal_record(ctx.crypto, &key, &state.kv_key(), &record).await?;
-    ctx.kv.put(&state.kv_key(), &sealed, LOGIN_TTL_SECS).await?;
-
-    let pending = PendingLogins::from_header(&req.cookie_header).with_new(key);
+    let pending = PendingLogins::from_header(&req.cookie_header);
+    let pending = pending_login::put(ctx.kv, ctx.crypto, &state, &record, pending).await?;
     Ok(Reply::redirect(location.as_str())
         .with_cookie(pending.set_cookie(LOGIN_TTL_SECS))
         .no_store()

@@ -2,16 +2,13 @@
 //! (`WEBEX_LOGOUT_URL`; Webex documents no end-session endpoint).
 
 use super::{check_same_origin, Context};
-use crate::config::{self, Settings};
-use crate::cookies::{self, SessionCookie, SESSION_COOKIE};
+use crate::cookies;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
-use crate::platform::{HttpClient, KeyValueStore};
+use crate::platform::{KeyValueStore, Platform};
+use crate::session::ticket::{clear_cookie, SessionCookie, SESSION_COOKIE};
 
-pub async fn end<K: KeyValueStore, H: HttpClient, S: Settings>(
-    req: &Incoming,
-    ctx: &Context<'_, K, H, S>,
-) -> Result<Reply, AppError> {
+pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
     check_same_origin(req)?;
     // With a planted duplicate, ours cannot be told apart: end every candidate (a few at
     // most), so that "Sign out" works whatever else the domain's cookies hold.
@@ -19,7 +16,7 @@ pub async fn end<K: KeyValueStore, H: HttpClient, S: Settings>(
     for cookie in sessions.filter_map(SessionCookie::parse) {
         ctx.kv.delete(&cookie.id.kv_key()).await?;
     }
-    let reply = match config::logout_url(ctx.settings) {
+    let reply = match ctx.config.logout_url() {
         Ok(Some(url)) => Reply::redirect(url.as_str())
             .no_store()
             .with_reason("logged_out"),
@@ -29,5 +26,5 @@ pub async fn end<K: KeyValueStore, H: HttpClient, S: Settings>(
         // Signed out here all the same: the page names the setting, and the cookie goes.
         Err(err) => super::error_reply(&err.into()),
     };
-    Ok(reply.with_cookie(cookies::clear(SESSION_COOKIE)))
+    Ok(reply.with_cookie(clear_cookie()))
 }

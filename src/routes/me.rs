@@ -3,24 +3,18 @@
 
 use serde_json::json;
 
-use super::session::{self, Lookup, WriteBack};
 use super::Context;
-use crate::config::Settings;
-use crate::cookies::{self, SESSION_COOKIE};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
-use crate::platform::{HttpClient, KeyValueStore};
-use crate::sessions::SessionPolicy;
+use crate::platform::Platform;
+use crate::session::ticket::{clear_cookie, Lookup, WriteBack};
 
-pub async fn show<K: KeyValueStore, H: HttpClient, S: Settings>(
-    req: &Incoming,
-    ctx: &Context<'_, K, H, S>,
-) -> Result<Reply, AppError> {
-    let policy = SessionPolicy::load(ctx.settings)?;
-    let reply = match session::lookup(req, ctx, &policy).await {
+pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
+    let sessions = ctx.sessions()?;
+    let reply = match sessions.lookup(&req.cookie_header).await {
         Ok(Lookup::Active(mut active)) => {
-            if let Ok(WriteBack::Ended) = session::touch_if_due(ctx, &policy, &mut active).await {
-                return Ok(unauthenticated().with_cookie(cookies::clear(SESSION_COOKIE)));
+            if let Ok(WriteBack::Ended) = sessions.touch_if_due(&mut active).await {
+                return Ok(unauthenticated().with_cookie(clear_cookie()));
             }
             let record = &active.record;
             let body = json!({
@@ -30,16 +24,17 @@ pub async fn show<K: KeyValueStore, H: HttpClient, S: Settings>(
                 "session": {
                     "created_at": record.created_at,
                     "expires_at": record.expires_at,
-                    "idle_expires_at": record.idle_expires_at(&policy),
+                    "idle_expires_at": record.idle_expires_at(sessions.policy),
                 },
             });
             Reply::json(200, body.to_string()).with_reason("me")
         }
         Ok(Lookup::SignedOut) => unauthenticated(),
         Ok(Lookup::Ambiguous) => unauthenticated().with_reason("session_cookie_ambiguous"),
-        Ok(Lookup::Gone) => unauthenticated().with_cookie(cookies::clear(SESSION_COOKIE)),
+        Ok(Lookup::Gone) => unauthenticated().with_cookie(clear_cookie()),
         Err(err) => {
-            Reply::json(503, json!({"error": "unavailable"}).to_string()).with_reason(err.reason())
+            let reason = AppError::from(err).reason();
+            Reply::json(503, json!({"error": "unavailable"}).to_string()).with_reason(reason)
         }
     };
     Ok(reply)

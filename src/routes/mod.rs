@@ -3,39 +3,92 @@
 
 mod callback;
 mod home;
+mod in_flight;
 mod login;
 mod logout;
 mod me;
 mod refresh;
-mod session;
 
-use crate::config::Settings;
+use crate::config::{RequestConfig, Settings};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::pages;
-use crate::platform::{Crypto, HttpClient, KeyValueStore, RateLimiter};
-use crate::provider::KeyCache;
-pub use session::InFlightRefreshes;
+use crate::platform::{Crypto, Platform, RateLimiter, Timer};
+use crate::provider_api::{KeyCache, Provider};
+use crate::session::ticket::SessionStore;
+pub use in_flight::InFlightRefreshes;
 
-/// What a route may use of the platform.
-pub struct Context<'a, K, H, S> {
-    pub kv: &'a K,
-    pub http: &'a H,
-    pub settings: &'a S,
-    pub keys: &'a KeyCache,
-    /// Sessions this isolate is refreshing (one refresh per session at a time).
-    pub refreshing: &'a InFlightRefreshes,
+/// What a route may use: the platform's bindings, the isolate's caches, this request's
+/// settings (loaded once) and the time.
+pub struct Context<'a, P: Platform> {
+    pub kv: &'a P::Kv,
+    pub http: &'a P::Http,
+    pub timer: &'a dyn Timer,
     pub crypto: &'a dyn Crypto,
     /// Limits `GET /login` per client address.
     pub login_limiter: &'a dyn RateLimiter,
+    /// The isolate's cache of the provider's signing keys.
+    pub keys: &'a KeyCache,
+    /// Sessions this isolate is refreshing (one refresh per session at a time).
+    pub refreshing: &'a InFlightRefreshes,
+    pub config: RequestConfig<'a>,
     /// Seconds since the Unix epoch.
     pub now: i64,
 }
 
-pub async fn handle<K: KeyValueStore, H: HttpClient, S: Settings>(
-    req: &Incoming,
-    ctx: &Context<'_, K, H, S>,
-) -> Reply {
+/// What the runtime hands over for one request; [`Context::new`] adds the settings view.
+pub struct Bindings<'a, P: Platform> {
+    pub kv: &'a P::Kv,
+    pub http: &'a P::Http,
+    pub timer: &'a dyn Timer,
+    pub crypto: &'a dyn Crypto,
+    pub login_limiter: &'a dyn RateLimiter,
+    pub settings: &'a dyn Settings,
+    pub keys: &'a KeyCache,
+    pub refreshing: &'a InFlightRefreshes,
+    pub now: i64,
+}
+
+impl<'a, P: Platform> Context<'a, P> {
+    /// The context of a request to this Worker at `origin`.
+    pub fn new(bindings: Bindings<'a, P>, origin: &'a str) -> Self {
+        Self {
+            kv: bindings.kv,
+            http: bindings.http,
+            timer: bindings.timer,
+            crypto: bindings.crypto,
+            login_limiter: bindings.login_limiter,
+            keys: bindings.keys,
+            refreshing: bindings.refreshing,
+            config: RequestConfig::new(bindings.settings, origin),
+            now: bindings.now,
+        }
+    }
+
+    /// The session store, with the configured lifetimes.
+    pub fn sessions(&self) -> Result<SessionStore<'_, P::Kv>, AppError> {
+        Ok(SessionStore {
+            kv: self.kv,
+            crypto: self.crypto,
+            policy: self.config.session_policy()?,
+            now: self.now,
+        })
+    }
+
+    /// Calls to the provider, as the configured client.
+    pub fn provider(&self) -> Result<Provider<'_, P::Http>, AppError> {
+        Ok(Provider {
+            client: self.config.client()?,
+            http: self.http,
+            timer: self.timer,
+            crypto: self.crypto,
+            keys: self.keys,
+            now: self.now,
+        })
+    }
+}
+
+pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Reply {
     let reply = match https_redirect(req) {
         Some(redirect) => redirect,
         None => route(req, ctx).await,
@@ -43,24 +96,52 @@ pub async fn handle<K: KeyValueStore, H: HttpClient, S: Settings>(
     with_transport_security(req, reply)
 }
 
-async fn route<K: KeyValueStore, H: HttpClient, S: Settings>(
-    req: &Incoming,
-    ctx: &Context<'_, K, H, S>,
-) -> Reply {
-    let result = match (req.method.as_str(), req.path.as_str()) {
-        ("GET", "/") => home::show(req, ctx).await,
-        ("GET", "/login") => login::start(req, ctx).await,
-        ("GET", "/oauth") => return callback::finish(req, ctx).await,
-        ("GET", "/me") => me::show(req, ctx).await,
-        ("POST", "/logout") => logout::end(req, ctx).await,
-        ("POST", "/refresh") => refresh::run(req, ctx).await,
-        (_, "/" | "/login" | "/oauth" | "/me") => {
-            return error_reply(&AppError::MethodNotAllowed).with_header("Allow", "GET")
+/// The routes, each path once: its method and its handler.
+#[derive(Clone, Copy)]
+enum Route {
+    Home,
+    Login,
+    Callback,
+    Me,
+    Logout,
+    Refresh,
+}
+
+impl Route {
+    fn at(path: &str) -> Option<Self> {
+        Some(match path {
+            "/" => Self::Home,
+            "/login" => Self::Login,
+            "/oauth" => Self::Callback,
+            "/me" => Self::Me,
+            "/logout" => Self::Logout,
+            "/refresh" => Self::Refresh,
+            _ => return None,
+        })
+    }
+
+    fn method(self) -> &'static str {
+        match self {
+            Self::Home | Self::Login | Self::Callback | Self::Me => "GET",
+            Self::Logout | Self::Refresh => "POST",
         }
-        (_, "/logout" | "/refresh") => {
-            return error_reply(&AppError::MethodNotAllowed).with_header("Allow", "POST")
-        }
-        _ => Err(AppError::NotFound),
+    }
+}
+
+async fn route<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Reply {
+    let Some(route) = Route::at(&req.path) else {
+        return error_reply(&AppError::NotFound);
+    };
+    if req.method != route.method() {
+        return error_reply(&AppError::MethodNotAllowed).with_header("Allow", route.method());
+    }
+    let result = match route {
+        Route::Home => home::handle(req, ctx).await,
+        Route::Login => login::handle(req, ctx).await,
+        Route::Callback => return callback::handle(req, ctx).await,
+        Route::Me => me::handle(req, ctx).await,
+        Route::Logout => logout::handle(req, ctx).await,
+        Route::Refresh => refresh::handle(req, ctx).await,
     };
     result.unwrap_or_else(|err| error_reply(&err))
 }

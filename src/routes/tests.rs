@@ -11,10 +11,12 @@ use url::Url;
 
 use super::*;
 use crate::config::tests::MapSettings;
-use crate::cookies::{LOGIN_COOKIE, SESSION_COOKIE};
+use crate::oidc::outbound::{OutboundRequest, OutboundResponse, TransportError};
 use crate::oidc::test_keys::{jwk_json, jwks_json, sign_rs256, RustCrypto, TestKey};
-use crate::platform::{OutboundRequest, OutboundResponse, RateLimit, StoreError, TransportError};
-use crate::provider::KEYS_REFETCH_COOLDOWN_SECS;
+use crate::pending_login::LOGIN_COOKIE;
+use crate::platform::{HttpClient, KeyValueStore, Platform, RateLimit, StoreError, Timer};
+use crate::provider_api::KEYS_REFETCH_COOLDOWN_SECS;
+use crate::session::ticket::SESSION_COOKIE;
 
 const ORIGIN: &str = "https://login.example.com";
 const ISSUER: &str = "https://idbroker.webex.com/idb";
@@ -392,11 +394,22 @@ impl HttpClient for FakeProvider {
             _ => return Err(TransportError::Network),
         })
     }
+}
 
-    async fn pause(&self, _millis: u32) {
+/// Each wait is one poll of something another request does.
+impl Timer for FakeProvider {
+    fn sleep(&self, _millis: u32) -> futures_util::future::LocalBoxFuture<'_, ()> {
         self.pauses.set(self.pauses.get() + 1);
-        YieldOnce(false).await;
+        Box::pin(YieldOnce(false))
     }
+}
+
+/// The test doubles as the app's platform.
+struct TestPlatform;
+
+impl Platform for TestPlatform {
+    type Kv = MemoryKv;
+    type Http = FakeProvider;
 }
 
 /// A future that is pending once, like a real network call.
@@ -536,17 +549,24 @@ impl World {
         reply
     }
 
-    fn context(&self) -> Context<'_, MemoryKv, FakeProvider, MapSettings> {
-        Context {
+    fn context(&self) -> Context<'_, TestPlatform> {
+        self.context_at(ORIGIN)
+    }
+
+    /// The context of a request to this Worker reached at `origin`.
+    fn context_at<'a>(&'a self, origin: &'a str) -> Context<'a, TestPlatform> {
+        let bindings = Bindings {
             kv: &self.kv,
             http: &self.provider,
+            timer: &self.provider,
+            crypto: &RustCrypto,
+            login_limiter: &self.limiter,
             settings: &self.settings,
             keys: &self.keys,
             refreshing: &self.refreshing,
-            crypto: &RustCrypto,
-            login_limiter: &self.limiter,
             now: self.now.get(),
-        }
+        };
+        Context::new(bindings, origin)
     }
 
     fn incoming(&self, method: &str, target: &str, extra: &[(&str, &str)]) -> Incoming {
@@ -586,7 +606,7 @@ impl World {
     fn request_at(&self, origin: &str, method: &str, target: &str) -> Reply {
         let mut req = self.incoming(method, target, &[]);
         req.origin = origin.into();
-        block_on(handle(&req, &self.context()))
+        block_on(handle(&req, &self.context_at(origin)))
     }
 
     fn store_cookies(&self, reply: &Reply) {
@@ -1054,9 +1074,7 @@ fn a_cookie_with_a_wrong_secret_is_signed_out_and_the_record_survives() {
     let (id, _) = cookie.split_once('.').unwrap();
     let forged = format!(
         "{id}.{}",
-        crate::sessions::seal::SealKey::generate()
-            .unwrap()
-            .to_cookie()
+        crate::seal::SealKey::generate().unwrap().to_cookie()
     );
     world
         .cookies
@@ -1285,7 +1303,7 @@ fn two_tabs_can_log_in_at_once_and_pending_logins_are_bounded() {
     );
 
     let oldest = world.start_login();
-    for _ in 0..crate::cookies::MAX_PENDING_LOGINS {
+    for _ in 0..crate::pending_login::MAX_PENDING_LOGINS {
         world.start_login();
     }
     let reply = world.get(&oldest);
@@ -2113,18 +2131,15 @@ fn a_refresh_without_a_refresh_token_ends_the_session() {
     world.login();
     // A session whose provider issued no refresh token.
     let cookie = world.session_cookie_pair();
-    let parsed = crate::cookies::SessionCookie::from_header(&cookie).unwrap();
+    let parsed = crate::session::ticket::SessionCookie::from_header(&cookie).unwrap();
     let kv_key = parsed.id.kv_key();
     let sealed = world.kv.current(&kv_key).unwrap();
-    let mut record = block_on(crate::sessions::open_session(
-        &RustCrypto,
-        &parsed.key,
-        &kv_key,
-        &sealed,
-    ))
+    let mut record = block_on(crate::seal::open_record::<
+        crate::session::record::SessionRecord,
+    >(&RustCrypto, &parsed.key, &kv_key, &sealed))
     .unwrap();
     record.tokens.refresh_token = None;
-    let resealed = block_on(crate::sessions::seal_record(
+    let resealed = block_on(crate::seal::seal_record(
         &RustCrypto,
         &parsed.key,
         &kv_key,
@@ -2171,14 +2186,16 @@ fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
 fn cached_keys_are_fetched_again_after_an_hour() {
     let world = World::new();
     assert_eq!(world.login().reason, "login_complete");
-    world.now.set(NOW + crate::provider::KEYS_MAX_AGE_SECS - 1);
+    world
+        .now
+        .set(NOW + crate::provider_api::KEYS_MAX_AGE_SECS - 1);
     assert_eq!(world.login().reason, "login_complete");
     assert_eq!(
         world.provider.calls_to("/v1/verification"),
         1,
         "still cached"
     );
-    world.now.set(NOW + crate::provider::KEYS_MAX_AGE_SECS);
+    world.now.set(NOW + crate::provider_api::KEYS_MAX_AGE_SECS);
     assert_eq!(world.login().reason, "login_complete");
     assert_eq!(
         world.provider.calls_to("/v1/verification"),
@@ -2299,7 +2316,10 @@ fn concurrent_callbacks_with_one_state_open_at_most_one_session() {
     assert_eq!(first.status, 302);
     assert_eq!(first.reason, "login_complete");
     assert_eq!(second.status, 502, "{}", second.reason);
-    assert_eq!(second.reason, "token_invalid_grant", "it read the record, its code was spent");
+    assert_eq!(
+        second.reason, "token_invalid_grant",
+        "it read the record, its code was spent"
+    );
     assert!(second.body.contains("Start again"));
     assert_no_session_cookie(&second);
     assert_eq!(world.kv.count("session:"), 1, "at most one session");

@@ -4,6 +4,8 @@
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 
+use serde::{de::DeserializeOwned, Serialize};
+
 use crate::platform::Crypto;
 
 const NONCE_LEN: usize = 12;
@@ -74,6 +76,41 @@ pub async fn open(crypto: &dyn Crypto, key: &SealKey, aad: &str, sealed: &str) -
     crypto
         .aes256gcm_open(&key.0, nonce, aad.as_bytes(), ciphertext)
         .await
+}
+
+/// The format version of sealed records: a future format bumps it, and records of another
+/// version are refused, not misread.
+pub const RECORD_VERSION: u8 = 2;
+
+/// Serialises and seals a record for KV under its KV key.
+pub async fn seal_record<T: Serialize>(
+    crypto: &dyn Crypto,
+    key: &SealKey,
+    kv_key: &str,
+    record: &T,
+) -> Result<String, SealError> {
+    // Serialising these plain structs cannot fail; an empty plaintext would not open anyway.
+    let plaintext = serde_json::to_vec(record).unwrap_or_default();
+    seal(crypto, key, kv_key, &plaintext).await
+}
+
+/// A record that carries its format version.
+pub trait Versioned: DeserializeOwned {
+    fn version(&self) -> u8;
+}
+
+/// Opens and decodes a record; `None` if the key is wrong, the record was tampered with, or
+/// it is of another format version (decoded records of another version are refused, not
+/// misread: a future format bumps the version).
+pub async fn open_record<T: Versioned>(
+    crypto: &dyn Crypto,
+    key: &SealKey,
+    kv_key: &str,
+    sealed: &str,
+) -> Option<T> {
+    let plaintext = open(crypto, key, kv_key, sealed).await?;
+    let record: T = serde_json::from_slice(&plaintext).ok()?;
+    (record.version() == RECORD_VERSION).then_some(record)
 }
 
 #[cfg(test)]

@@ -1,26 +1,16 @@
-//! What Workers KV holds and for how long: the login record (per `state`, 10 minutes) and
-//! the session (idle and absolute lifetimes). Both are sealed (see [`seal`]) under a key
-//! that only the browser's cookie carries; KV keys are hashes of ids, never the ids.
-//! Records carry a version so a future format refuses old records instead of misreading them.
+//! The session record KV holds (sealed, see `crate::seal`): the identity, the provider's
+//! tokens, the profile, and the lifetimes that decide when it ends.
 
-pub mod seal;
-
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use self::seal::SealKey;
-use crate::config::{duration_setting, ConfigError, Settings};
-use crate::oidc::secrets::{Nonce, PkceVerifier};
-use crate::platform::Crypto;
+use crate::oidc::token::TokenSet;
+use crate::seal::{Versioned, RECORD_VERSION};
 
-/// A login must come back within 10 minutes (the KV TTL; KV's minimum is 60 s).
-pub const LOGIN_TTL_SECS: u64 = 600;
 /// KV refuses shorter expirations; the record's own timestamps enforce shorter lifetimes.
-const KV_MIN_TTL_SECS: i64 = 60;
+pub const KV_MIN_TTL_SECS: i64 = 60;
 /// Access tokens this close to expiry count as expired.
 pub const ACCESS_TOKEN_MARGIN_SECS: i64 = 60;
-
-const RECORD_VERSION: u8 = 2;
 
 /// Session lifetimes, enforced server-side whatever the cookie says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,46 +22,11 @@ pub struct SessionPolicy {
 }
 
 impl SessionPolicy {
-    pub fn load(settings: &impl Settings) -> Result<Self, ConfigError> {
-        Ok(Self {
-            ttl_secs: duration_setting(settings, "SESSION_TTL", 8 * 3600)?,
-            idle_timeout_secs: duration_setting(settings, "SESSION_IDLE_TIMEOUT", 3600)?,
-        })
-    }
-
     /// How stale `last_seen_at` may get before a page view writes it back: a twelfth of the
     /// idle timeout, at most 5 minutes. This bounds KV writes to one per interval per
     /// session, at the price of ending idle sessions up to one interval early.
     pub fn touch_interval_secs(&self) -> i64 {
         (self.idle_timeout_secs / 12).clamp(1, 300)
-    }
-}
-
-/// What the callback needs to finish the login that `/login` started.
-#[derive(Serialize, Deserialize)]
-pub struct LoginRecord {
-    v: u8,
-    pub nonce: Nonce,
-    pub verifier: PkceVerifier,
-    /// Same-origin path to land on after sign-in (validated by `routes::login`).
-    pub return_to: String,
-    pub created_at: i64,
-}
-
-impl LoginRecord {
-    pub fn new(nonce: Nonce, verifier: PkceVerifier, return_to: String, now: i64) -> Self {
-        Self {
-            v: RECORD_VERSION,
-            nonce,
-            verifier,
-            return_to,
-            created_at: now,
-        }
-    }
-
-    /// KV may serve an entry a little past its TTL; the record's own clock decides.
-    pub fn is_expired(&self, now: i64) -> bool {
-        now.saturating_sub(self.created_at) > LOGIN_TTL_SECS as i64
     }
 }
 
@@ -93,6 +48,20 @@ impl std::fmt::Debug for SessionTokens {
 }
 
 impl SessionTokens {
+    /// What a token response leaves to keep: its access token with an absolute expiry, and
+    /// its refresh token, or `previous_refresh_token` when it rotated none (RFC 6749 §6).
+    pub fn from_response(
+        tokens: TokenSet,
+        previous_refresh_token: Option<String>,
+        now: i64,
+    ) -> Self {
+        Self {
+            access_token: tokens.access_token,
+            access_expires_at: tokens.expires_in.map(|secs| now.saturating_add(secs)),
+            refresh_token: tokens.refresh_token.or(previous_refresh_token),
+        }
+    }
+
     pub fn access_token_expiring(&self, now: i64) -> bool {
         self.access_expires_at
             .is_some_and(|at| now + ACCESS_TOKEN_MARGIN_SECS >= at)
@@ -186,68 +155,10 @@ impl SessionRecord {
     }
 }
 
-/// Serialises and seals a record for KV under its KV key.
-pub async fn seal_record<T: Serialize>(
-    crypto: &dyn Crypto,
-    key: &SealKey,
-    kv_key: &str,
-    record: &T,
-) -> Result<String, seal::SealError> {
-    // Serialising these plain structs cannot fail; an empty plaintext would not open anyway.
-    let plaintext = serde_json::to_vec(record).unwrap_or_default();
-    seal::seal(crypto, key, kv_key, &plaintext).await
-}
-
-/// A record that carries its format version.
-trait Versioned: DeserializeOwned {
-    fn version(&self) -> u8;
-}
-
-impl Versioned for LoginRecord {
-    fn version(&self) -> u8 {
-        self.v
-    }
-}
-
 impl Versioned for SessionRecord {
     fn version(&self) -> u8 {
         self.v
     }
-}
-
-/// Opens and decodes a record; `None` if the key is wrong, the record was tampered with, or
-/// it is of another format version (decoded records of another version are refused, not
-/// misread: a future format bumps the version).
-async fn open_record<T: Versioned>(
-    crypto: &dyn Crypto,
-    key: &SealKey,
-    kv_key: &str,
-    sealed: &str,
-) -> Option<T> {
-    let plaintext = seal::open(crypto, key, kv_key, sealed).await?;
-    let record: T = serde_json::from_slice(&plaintext).ok()?;
-    (record.version() == RECORD_VERSION).then_some(record)
-}
-
-/// A login record, or `None` if the key is wrong, the record was tampered with or is of
-/// another version.
-pub async fn open_login(
-    crypto: &dyn Crypto,
-    key: &SealKey,
-    kv_key: &str,
-    sealed: &str,
-) -> Option<LoginRecord> {
-    open_record(crypto, key, kv_key, sealed).await
-}
-
-/// A session record, or `None` (treated as signed out) on any failure to open it.
-pub async fn open_session(
-    crypto: &dyn Crypto,
-    key: &SealKey,
-    kv_key: &str,
-    sealed: &str,
-) -> Option<SessionRecord> {
-    open_record(crypto, key, kv_key, sealed).await
 }
 
 #[cfg(test)]
@@ -257,20 +168,18 @@ pub(crate) mod tests {
     use futures::executor::block_on;
     use serde_json::json;
 
+    use crate::seal::{self, SealError, SealKey};
+
     fn seal_record<T: Serialize>(
         key: &SealKey,
         kv_key: &str,
         record: &T,
-    ) -> Result<String, seal::SealError> {
-        block_on(super::seal_record(&RustCrypto, key, kv_key, record))
+    ) -> Result<String, SealError> {
+        block_on(seal::seal_record(&RustCrypto, key, kv_key, record))
     }
 
     fn open_session(key: &SealKey, kv_key: &str, sealed: &str) -> Option<SessionRecord> {
-        block_on(super::open_session(&RustCrypto, key, kv_key, sealed))
-    }
-
-    fn open_login(key: &SealKey, kv_key: &str, sealed: &str) -> Option<LoginRecord> {
-        block_on(super::open_login(&RustCrypto, key, kv_key, sealed))
+        block_on(seal::open_record(&RustCrypto, key, kv_key, sealed))
     }
 
     pub const POLICY: SessionPolicy = SessionPolicy {
@@ -325,44 +234,6 @@ pub(crate) mod tests {
             None
         );
         assert_eq!(open_session(&key, "session:other", &sealed), None);
-    }
-
-    #[test]
-    fn login_record_round_trips_and_expires() {
-        let key = SealKey::generate().unwrap();
-        let login = LoginRecord::new(
-            Nonce::from_untrusted("n"),
-            PkceVerifier::from_untrusted("v"),
-            "/x".into(),
-            50,
-        );
-        let sealed = seal_record(&key, "login:k", &login).unwrap();
-        let stored = Base64UrlUnpadded::decode_vec(&sealed).unwrap();
-        let plaintext = serde_json::to_vec(&login).unwrap();
-        assert!(
-            contains(&plaintext, b"\"nonce\":\"n\""),
-            "the record holds the nonce"
-        );
-        assert!(
-            !contains(&stored, b"\"nonce\":\"n\""),
-            "the nonce is not readable at rest"
-        );
-        assert!(!contains(&stored, b"\"verifier\":\"v\""));
-        let opened = open_login(&key, "login:k", &sealed).unwrap();
-        assert_eq!(
-            (
-                opened.nonce.secret(),
-                opened.verifier.secret(),
-                opened.return_to.as_str()
-            ),
-            ("n", "v", "/x")
-        );
-        assert!(!opened.is_expired(50 + LOGIN_TTL_SECS as i64));
-        assert!(opened.is_expired(51 + LOGIN_TTL_SECS as i64));
-        assert!(
-            open_session(&key, "login:k", &sealed).is_none(),
-            "a login record is no session"
-        );
     }
 
     #[test]

@@ -1,21 +1,14 @@
-//! Talking to the OpenID Provider: the code exchange, the JWKS (cached in the isolate) and
-//! userinfo. Each call goes through the `HttpClient` trait; the parsing lives in `oidc`.
+//! The provider's signing keys, cached in the isolate: steady-state logins fetch nothing, a
+//! cold isolate fetches once however many logins arrive together, and a token no cached key
+//! verifies triggers a rate-limited refetch (the provider may have rotated its keys).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use serde_json::{Map, Value};
-
-use crate::config::Config;
-use crate::error::AppError;
-use crate::oidc::callback::AuthorizationCode;
-use crate::oidc::id_token::{
-    Expectations, IdTokenError, NonceRule, UnverifiedIdToken, VerifiedIdToken,
-};
+use crate::oidc::client::Client;
 use crate::oidc::jwks::{JwksError, KeySet};
-use crate::oidc::secrets::PkceVerifier;
-use crate::oidc::{token, userinfo};
-use crate::platform::{Crypto, HttpClient, Method, OutboundRequest};
+use crate::oidc::outbound::{Method, OutboundRequest};
+use crate::platform::{HttpClient, Timer};
 
 /// Keys are reused for an hour, then fetched again.
 pub const KEYS_MAX_AGE_SECS: i64 = 3600;
@@ -65,10 +58,10 @@ impl KeyCache {
         fresh.then(|| (Rc::clone(&cached.keys), cached.fetched_at))
     }
 
-    async fn fetch(
+    pub(super) async fn fetch(
         &self,
         http: &impl HttpClient,
-        config: &Config,
+        config: &Client,
         now: i64,
     ) -> Result<Rc<KeySet>, JwksError> {
         let request = OutboundRequest {
@@ -92,10 +85,11 @@ impl KeyCache {
 
     /// Cached keys, or fresh ones: fetched by the first request that finds none, waited for
     /// by the requests that arrive while that fetch runs.
-    async fn current_or_fetch(
+    pub(super) async fn current_or_fetch(
         &self,
         http: &impl HttpClient,
-        config: &Config,
+        timer: &dyn Timer,
+        config: &Client,
         now: i64,
     ) -> Result<(Rc<KeySet>, i64), JwksError> {
         let url = config.jwks_url.as_str();
@@ -104,7 +98,7 @@ impl KeyCache {
         }
         let mut waited = 0;
         while self.fetching.get() && waited < FETCH_WAIT_MAX_MILLIS {
-            http.pause(FETCH_POLL_MILLIS).await;
+            timer.sleep(FETCH_POLL_MILLIS).await;
             waited += FETCH_POLL_MILLIS;
         }
         if let Some(cached) = self.current(url, now) {
@@ -118,7 +112,7 @@ impl KeyCache {
 
     /// Claims the right to refetch, at most once per cooldown since the keys were fetched
     /// or a refetch was last started.
-    fn claim_refetch(&self, fetched_at: i64, now: i64) -> bool {
+    pub(super) fn claim_refetch(&self, fetched_at: i64, now: i64) -> bool {
         let last = self
             .last_refetch_started
             .get()
@@ -129,80 +123,4 @@ impl KeyCache {
         self.last_refetch_started.set(Some(now));
         true
     }
-}
-
-/// The authorization-code grant (RFC 6749 §4.1.3).
-pub async fn exchange_code(
-    http: &impl HttpClient,
-    config: &Config,
-    code: &AuthorizationCode,
-    verifier: &PkceVerifier,
-) -> Result<token::TokenSet, AppError> {
-    let response = http
-        .send(token::code_request(config, code, verifier))
-        .await
-        .map_err(token::TokenError::Transport)?;
-    Ok(token::parse_response(
-        &response,
-        token::Grant::AuthorizationCode,
-    )?)
-}
-
-/// The refresh-token grant (RFC 6749 §6).
-pub async fn refresh_tokens(
-    http: &impl HttpClient,
-    config: &Config,
-    refresh_token: &str,
-) -> Result<token::TokenSet, AppError> {
-    let response = http
-        .send(token::refresh_request(config, refresh_token))
-        .await
-        .map_err(token::TokenError::Transport)?;
-    Ok(token::parse_response(&response, token::Grant::Refresh)?)
-}
-
-/// Verifies an ID token against the cached keys, refetching once (rate-limited) when no
-/// cached key verifies it: the provider may have rotated its keys.
-pub async fn verify_id_token(
-    http: &impl HttpClient,
-    crypto: &dyn Crypto,
-    cache: &KeyCache,
-    config: &Config,
-    raw: &str,
-    nonce: NonceRule<'_>,
-    now: i64,
-) -> Result<VerifiedIdToken, AppError> {
-    let token = UnverifiedIdToken::parse(raw)?;
-    let expect = Expectations {
-        issuers: &config.issuers,
-        client_id: &config.client_id,
-        nonce,
-        now,
-    };
-    let (keys, fetched_at) = cache.current_or_fetch(http, config, now).await?;
-    match token.verify_signature(&keys, crypto).await {
-        Ok(signed) => Ok(signed.validate(&expect)?),
-        Err(IdTokenError::BadSignature) if cache.claim_refetch(fetched_at, now) => {
-            let keys = cache.fetch(http, config, now).await?;
-            Ok(token
-                .verify_signature(&keys, crypto)
-                .await?
-                .validate(&expect)?)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// UserInfo for the verified subject (OIDC Core §5.3).
-pub async fn fetch_userinfo(
-    http: &impl HttpClient,
-    config: &Config,
-    access_token: &str,
-    subject: &str,
-) -> Result<Map<String, Value>, AppError> {
-    let response = http
-        .send(userinfo::request(config, access_token))
-        .await
-        .map_err(userinfo::UserinfoError::Transport)?;
-    Ok(userinfo::parse_response(&response, subject)?)
 }

@@ -1,0 +1,161 @@
+//! WebCrypto: RS256 verification and AES-256-GCM, native code in the runtime.
+
+use std::cell::RefCell;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+
+use futures_util::future::LocalBoxFuture;
+use worker::js_sys::{self, Reflect, Uint8Array};
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+
+use crate::oidc::jwks::{RsaPublicKey, VerifyRs256};
+use crate::platform::Crypto;
+
+thread_local! {
+    /// WebCrypto handles of the JWKS keys, imported once per isolate (by modulus).
+    static IMPORTED: RefCell<Vec<(Vec<u8>, web_sys::CryptoKey)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// At most this many imported keys are kept; a JWKS holds at most 16 usable keys.
+const MAX_IMPORTED_KEYS: usize = 32;
+
+/// The runtime's WebCrypto: native RSA and AES-GCM; imported RSA keys are reused.
+pub struct WebCrypto;
+
+impl VerifyRs256 for WebCrypto {
+    fn verify_rs256<'a>(
+        &'a self,
+        key: &'a RsaPublicKey,
+        message: &'a [u8],
+        signature: &'a [u8],
+    ) -> LocalBoxFuture<'a, bool> {
+        Box::pin(async move {
+            let (Some(subtle), Some(crypto_key)) = (subtle_crypto(), imported_key(key).await)
+            else {
+                return false;
+            };
+            let Ok(promise) = subtle.verify_with_object_and_u8_array_and_u8_array(
+                &rs256_algorithm(),
+                &crypto_key,
+                signature,
+                message,
+            ) else {
+                return false;
+            };
+            JsFuture::from(promise)
+                .await
+                .is_ok_and(|valid| valid.as_bool() == Some(true))
+        })
+    }
+}
+
+impl Crypto for WebCrypto {
+    fn aes256gcm_seal<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        nonce: &'a [u8; 12],
+        aad: &'a [u8],
+        plaintext: &'a [u8],
+    ) -> LocalBoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(aes_gcm(AesOperation::Encrypt, key, nonce, aad, plaintext))
+    }
+
+    fn aes256gcm_open<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        nonce: &'a [u8; 12],
+        aad: &'a [u8],
+        sealed: &'a [u8],
+    ) -> LocalBoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(aes_gcm(AesOperation::Decrypt, key, nonce, aad, sealed))
+    }
+}
+
+fn subtle_crypto() -> Option<web_sys::SubtleCrypto> {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    global.crypto().ok().map(|crypto| crypto.subtle())
+}
+
+/// `{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }`
+fn rs256_algorithm() -> js_sys::Object {
+    let algorithm = js_sys::Object::new();
+    let _ = Reflect::set(&algorithm, &"name".into(), &"RSASSA-PKCS1-v1_5".into());
+    let _ = Reflect::set(&algorithm, &"hash".into(), &"SHA-256".into());
+    algorithm
+}
+
+/// The isolate's imported handle for `key`, importing it (as a JWK, verify only) on first use.
+async fn imported_key(key: &RsaPublicKey) -> Option<web_sys::CryptoKey> {
+    let cached = IMPORTED.with(|imported| {
+        imported
+            .borrow()
+            .iter()
+            .find(|(modulus, _)| modulus == key.modulus())
+            .map(|(_, handle)| handle.clone())
+    });
+    if cached.is_some() {
+        return cached;
+    }
+    let jwk = js_sys::Object::new();
+    for (name, value) in [
+        ("kty", "RSA".to_owned()),
+        ("n", Base64UrlUnpadded::encode_string(key.modulus())),
+        ("e", Base64UrlUnpadded::encode_string(key.exponent())),
+        ("alg", "RS256".to_owned()),
+    ] {
+        Reflect::set(&jwk, &name.into(), &value.into()).ok()?;
+    }
+    let usages = js_sys::Array::of1(&"verify".into());
+    let promise = subtle_crypto()?
+        .import_key_with_object("jwk", &jwk, &rs256_algorithm(), false, &usages)
+        .ok()?;
+    let handle: web_sys::CryptoKey = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    IMPORTED.with(|imported| {
+        let mut imported = imported.borrow_mut();
+        if imported.len() >= MAX_IMPORTED_KEYS {
+            imported.clear();
+        }
+        imported.push((key.modulus().to_vec(), handle.clone()));
+    });
+    Some(handle)
+}
+
+#[derive(Clone, Copy)]
+enum AesOperation {
+    Encrypt,
+    Decrypt,
+}
+
+/// One AES-256-GCM operation (128-bit tag appended to the ciphertext, as RustCrypto does).
+/// The key is imported per call: each browser's records have their own key.
+async fn aes_gcm(
+    operation: AesOperation,
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    data: &[u8],
+) -> Option<Vec<u8>> {
+    let subtle = subtle_crypto()?;
+    let usage = match operation {
+        AesOperation::Encrypt => "encrypt",
+        AesOperation::Decrypt => "decrypt",
+    };
+    let usages = js_sys::Array::of1(&usage.into());
+    let raw_key = Uint8Array::from(&key[..]);
+    let import = subtle
+        .import_key_with_str("raw", &raw_key, "AES-GCM", false, &usages)
+        .ok()?;
+    let handle: web_sys::CryptoKey = JsFuture::from(import).await.ok()?.dyn_into().ok()?;
+    let algorithm = js_sys::Object::new();
+    Reflect::set(&algorithm, &"name".into(), &"AES-GCM".into()).ok()?;
+    Reflect::set(&algorithm, &"iv".into(), &Uint8Array::from(&nonce[..])).ok()?;
+    Reflect::set(&algorithm, &"additionalData".into(), &Uint8Array::from(aad)).ok()?;
+    let promise = match operation {
+        AesOperation::Encrypt => subtle.encrypt_with_object_and_u8_array(&algorithm, &handle, data),
+        AesOperation::Decrypt => subtle.decrypt_with_object_and_u8_array(&algorithm, &handle, data),
+    }
+    .ok()?;
+    let result = JsFuture::from(promise).await.ok()?;
+    Some(Uint8Array::new(&result).to_vec())
+}

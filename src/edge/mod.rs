@@ -1,0 +1,177 @@
+//! The thin shell over the Workers runtime: turns the runtime's `Request` into an
+//! [`Incoming`], hands the app its bindings (one adapter file per binding: `env`, `kv`,
+//! `fetch`, `timer`, `rate_limit`, `crypto`), turns the [`Reply`] into a `Response`, and logs
+//! one JSON line per request.
+
+mod crypto;
+mod env;
+mod fetch;
+mod kv;
+mod rate_limit;
+mod timer;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use worker::js_sys::{self, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
+
+use crate::error::AppError;
+use crate::http::{split_request_url, Incoming, Reply};
+use crate::platform::Platform;
+use crate::provider_api::KeyCache;
+use crate::routes::{self, Bindings, Context, InFlightRefreshes};
+
+use self::crypto::WebCrypto;
+use self::env::WorkerSettings;
+use self::fetch::WorkersFetch;
+use self::kv::{WorkersKv, KV_BINDING};
+use self::rate_limit::{WorkersRateLimiter, LOGIN_RATE_LIMITER_BINDING};
+use self::timer::WorkersTimer;
+
+/// The runtime's bindings as the app's platform.
+struct Workers<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'a> Platform for Workers<'a> {
+    type Kv = WorkersKv<'a>;
+    type Http = WorkersFetch<'a>;
+}
+
+thread_local! {
+    /// The isolate-wide JWKS cache (one thread per isolate; vanishes if the isolate does).
+    static KEYS: Rc<KeyCache> = Rc::new(KeyCache::default());
+    /// The sessions this isolate is refreshing (one refresh per session at a time).
+    static REFRESHING: Rc<InFlightRefreshes> = Rc::new(InFlightRefreshes::default());
+}
+
+/// The `fetch` handler. It works on the runtime's own `Request`/`Response` objects (web-sys)
+/// rather than the `worker` crate's wrappers: nothing here formats a runtime error, which
+/// keeps the wrappers' error text and URL parsing out of the module (see the README's
+/// performance notes). Errors become reason codes, never messages.
+pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> {
+    let started = js_sys::Date::now() as u64;
+    let incoming = incoming(&req);
+    let request_id = header(&req.headers(), "cf-ray").unwrap_or_else(local_request_id);
+    let usage = Usage::default();
+    let kv = Reflect::get(&env, &JsValue::from_str(KV_BINDING)).unwrap_or(JsValue::UNDEFINED);
+    let reply = if kv.is_object() {
+        let keys = KEYS.with(Rc::clone);
+        let refreshing = REFRESHING.with(Rc::clone);
+        let limiter = Reflect::get(&env, &JsValue::from_str(LOGIN_RATE_LIMITER_BINDING))
+            .unwrap_or(JsValue::UNDEFINED);
+        let bindings = Bindings::<Workers> {
+            kv: &WorkersKv { kv, usage: &usage },
+            http: &WorkersFetch { usage: &usage },
+            timer: &WorkersTimer,
+            crypto: &WebCrypto,
+            login_limiter: &WorkersRateLimiter(limiter),
+            settings: &WorkerSettings(&env),
+            keys: &keys,
+            refreshing: &refreshing,
+            now: (started / 1000) as i64,
+        };
+        routes::handle(&incoming, &Context::new(bindings, &incoming.origin)).await
+    } else {
+        let missing = routes::error_reply(&AppError::Config(crate::config::ConfigError {
+            setting: "AUTH_KV (KV namespace binding)",
+            problem: "is not bound in wrangler.toml".into(),
+        }));
+        routes::with_transport_security(&incoming, missing)
+    };
+    let duration_ms = (js_sys::Date::now() as u64).saturating_sub(started);
+    log_line(&incoming, &reply, &request_id, duration_ms, &usage);
+    into_response(reply).map(JsValue::from)
+}
+
+fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
+    headers.get(name).ok().flatten()
+}
+
+fn incoming(req: &web_sys::Request) -> Incoming {
+    // The runtime hands over an absolute, already normalised URL.
+    let url = req.url();
+    let (origin, path, query) = split_request_url(&url).unwrap_or_default();
+    let headers = req.headers();
+    Incoming {
+        method: req.method(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        origin: origin.to_owned(),
+        cookie_header: header(&headers, "cookie").unwrap_or_default(),
+        origin_header: header(&headers, "origin"),
+        sec_fetch_site: header(&headers, "sec-fetch-site"),
+        client_ip: header(&headers, "cf-connecting-ip"),
+    }
+}
+
+/// Outside Cloudflare's edge (wrangler dev) there is no `cf-ray`: 64 random bits instead.
+fn local_request_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::getrandom(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Calls `binding.method(...args)` and awaits the promise it returns.
+async fn call_binding(binding: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, ()> {
+    let function: js_sys::Function = Reflect::get(binding, &JsValue::from_str(method))
+        .and_then(|f| f.dyn_into())
+        .map_err(|_| ())?;
+    let promise: js_sys::Promise = function
+        .apply(binding, &args.iter().collect::<js_sys::Array>())
+        .and_then(|p| p.dyn_into())
+        .map_err(|_| ())?;
+    JsFuture::from(promise).await.map_err(|_| ())
+}
+
+/// Platform operations of one request, counted for the log line (and the benchmark).
+#[derive(Default)]
+pub struct Usage {
+    kv_reads: Cell<u32>,
+    kv_writes: Cell<u32>,
+    subrequests: Cell<u32>,
+}
+
+fn bump(counter: &Cell<u32>) {
+    counter.set(counter.get() + 1);
+}
+
+/// One structured line per request: no query, no cookie, no header values, so no secret.
+fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, usage: &Usage) {
+    let mut line = serde_json::json!({
+        "event": "request",
+        "method": req.method,
+        "route": req.path.chars().take(64).collect::<String>(),
+        "status": reply.status,
+        "reason": reply.reason,
+        "duration_ms": duration_ms,
+        "request_id": request_id,
+        "kv_reads": usage.kv_reads.get(),
+        "kv_writes": usage.kv_writes.get(),
+        "subrequests": usage.subrequests.get(),
+    });
+    if let (Some(warning), serde_json::Value::Object(fields)) = (reply.warning, &mut line) {
+        fields.insert("warning".into(), warning.into());
+    }
+    if reply.status >= 500 {
+        worker::console_error!("{line}");
+    } else if reply.status >= 400 || reply.warning.is_some() {
+        worker::console_warn!("{line}");
+    } else {
+        worker::console_log!("{line}");
+    }
+}
+
+/// Only fails if the runtime cannot construct a response at all; the runtime then answers 500.
+fn into_response(reply: Reply) -> Result<web_sys::Response, JsValue> {
+    let headers = web_sys::Headers::new()?;
+    for (name, value) in &reply.headers {
+        headers.append(name, value)?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(reply.status);
+    init.set_headers(&headers);
+    let body = (!reply.body.is_empty()).then_some(reply.body.as_str());
+    web_sys::Response::new_with_opt_str_and_init(body, &init)
+}
