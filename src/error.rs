@@ -58,10 +58,8 @@ pub enum AppError {
     LoginUnknown,
     /// The browser-binding cookie belongs to another login.
     LoginMismatch,
-    Token(TokenError),
-    Jwks(JwksError),
-    IdToken(IdTokenError),
-    Userinfo(UserinfoError),
+    /// A call to the provider failed (token, keys, ID token or userinfo).
+    Provider(ProviderError),
     /// The session could not be renewed (refresh failed).
     SessionEnded(SessionEndCause),
     /// A state-changing request from another site.
@@ -113,13 +111,10 @@ impl AppError {
             ),
             Self::LoginUnknown => shown(400, "state_unknown", LINK_INVALID),
             Self::LoginMismatch => shown(400, "state_mismatch", LINK_INVALID),
-            Self::Token(TokenError::InvalidGrant) => {
+            Self::Provider(ProviderError::Token(TokenError::InvalidGrant)) => {
                 shown(502, TokenError::InvalidGrant.code(), "This sign-in expired")
             }
-            Self::Token(e) => shown(502, e.code(), PROVIDER_ANSWER),
-            Self::Jwks(e) => shown(502, e.code(), PROVIDER_ANSWER),
-            Self::IdToken(e) => shown(502, e.code(), PROVIDER_ANSWER),
-            Self::Userinfo(e) => shown(502, e.code(), PROVIDER_ANSWER),
+            Self::Provider(e) => shown(502, e.code(), PROVIDER_ANSWER),
             Self::SessionEnded(cause) => shown(401, cause.code(), "Please sign in again"),
             Self::CrossSite => shown(403, "cross_site_request", "Request refused"),
             Self::RateLimited => shown(429, "rate_limited", "Too many sign-in attempts"),
@@ -168,29 +163,29 @@ impl AppError {
                 "It was already used, is older than 10 minutes, or was never issued by this site.".into()
             }
             Self::LoginMismatch => "It was started in another browser or another tab.".into(),
-            Self::Token(TokenError::InvalidGrant) => {
+            Self::Provider(ProviderError::Token(TokenError::InvalidGrant)) => {
                 "Webex no longer accepts this sign-in code (codes expire after a short time and work once).".into()
             }
-            Self::Token(TokenError::InvalidClient) => {
+            Self::Provider(ProviderError::Token(TokenError::InvalidClient)) => {
                 "Webex refused this site's client credentials. The site owner needs to check WEBEX_CLIENT_ID and WEBEX_CLIENT_SECRET.".into()
             }
-            Self::Token(TokenError::Transport(TransportError::Timeout)) => {
+            Self::Provider(ProviderError::Token(TokenError::Transport(TransportError::Timeout))) => {
                 "Webex's token service did not answer in time. Please try again.".into()
             }
-            Self::Token(TokenError::Transport(TransportError::TooLarge)) => {
+            Self::Provider(ProviderError::Token(TokenError::Transport(TransportError::TooLarge))) => {
                 "Webex's token service sent an answer far larger than any real one.".into()
             }
-            Self::Token(TokenError::Transport(TransportError::Redirected)) => {
+            Self::Provider(ProviderError::Token(TokenError::Transport(TransportError::Redirected))) => {
                 "Webex's token service answered with a redirect; this site never follows one with your sign-in code.".into()
             }
-            Self::Token(TokenError::Transport(_)) => "Webex's token service could not be reached.".into(),
-            Self::Token(_) => "Webex's token service answered with an error or an unreadable response.".into(),
-            Self::Jwks(_) => "Webex's signing keys could not be loaded, so your identity could not be checked.".into(),
-            Self::IdToken(e) => format!("Your identity token failed a security check ({}).", e.rule()),
-            Self::Userinfo(UserinfoError::SubjectMismatch) => {
+            Self::Provider(ProviderError::Token(TokenError::Transport(_))) => "Webex's token service could not be reached.".into(),
+            Self::Provider(ProviderError::Token(_)) => "Webex's token service answered with an error or an unreadable response.".into(),
+            Self::Provider(ProviderError::Jwks(_)) => "Webex's signing keys could not be loaded, so your identity could not be checked.".into(),
+            Self::Provider(ProviderError::IdToken(e)) => format!("Your identity token failed a security check ({}).", e.rule()),
+            Self::Provider(ProviderError::Userinfo(UserinfoError::SubjectMismatch)) => {
                 "Webex returned a profile for a different user than the one who signed in.".into()
             }
-            Self::Userinfo(_) => "Webex's profile service answered with an error or an unreadable response.".into(),
+            Self::Provider(ProviderError::Userinfo(_)) => "Webex's profile service answered with an error or an unreadable response.".into(),
             Self::SessionEnded(_) => {
                 "Your session could not be renewed with Webex, so it has ended. Sign in again to continue.".into()
             }
@@ -227,22 +222,22 @@ impl From<CallbackError> for AppError {
 }
 impl From<TokenError> for AppError {
     fn from(e: TokenError) -> Self {
-        Self::Token(e)
+        Self::Provider(e.into())
     }
 }
 impl From<JwksError> for AppError {
     fn from(e: JwksError) -> Self {
-        Self::Jwks(e)
+        Self::Provider(e.into())
     }
 }
 impl From<IdTokenError> for AppError {
     fn from(e: IdTokenError) -> Self {
-        Self::IdToken(e)
+        Self::Provider(e.into())
     }
 }
 impl From<UserinfoError> for AppError {
     fn from(e: UserinfoError) -> Self {
-        Self::Userinfo(e)
+        Self::Provider(e.into())
     }
 }
 impl From<ConfigError> for AppError {
@@ -265,12 +260,7 @@ impl From<SealError> for AppError {
 }
 impl From<ProviderError> for AppError {
     fn from(e: ProviderError) -> Self {
-        match e {
-            ProviderError::Token(e) => Self::Token(e),
-            ProviderError::Jwks(e) => Self::Jwks(e),
-            ProviderError::IdToken(e) => Self::IdToken(e),
-            ProviderError::Userinfo(e) => Self::Userinfo(e),
-        }
+        Self::Provider(e)
     }
 }
 impl From<SessionError> for AppError {
@@ -318,12 +308,9 @@ mod tests {
             .status(),
             400
         );
-        assert_eq!(AppError::Token(TokenError::InvalidGrant).status(), 502);
-        assert_eq!(AppError::IdToken(IdTokenError::BadSignature).status(), 502);
-        assert_eq!(
-            AppError::Userinfo(UserinfoError::SubjectMismatch).status(),
-            502
-        );
+        assert_eq!(AppError::from(TokenError::InvalidGrant).status(), 502);
+        assert_eq!(AppError::from(IdTokenError::BadSignature).status(), 502);
+        assert_eq!(AppError::from(UserinfoError::SubjectMismatch).status(), 502);
         let config = ConfigError {
             setting: "WEBEX_CLIENT_ID",
             problem: "is not set".into(),
@@ -338,22 +325,22 @@ mod tests {
         let redirected = TransportError::Redirected;
         for (err, reason) in [
             (
-                AppError::Token(TokenError::Transport(redirected)),
+                AppError::from(TokenError::Transport(redirected)),
                 "token_redirect",
             ),
             (
-                AppError::Userinfo(UserinfoError::Transport(redirected)),
+                AppError::from(UserinfoError::Transport(redirected)),
                 "userinfo_redirect",
             ),
             (
-                AppError::Jwks(JwksError::Transport(redirected)),
+                AppError::from(JwksError::Transport(redirected)),
                 "jwks_redirect",
             ),
         ] {
             assert_eq!((err.status(), err.reason()), (502, reason));
         }
         assert_eq!(
-            AppError::Jwks(JwksError::Status(500)).reason(),
+            AppError::from(JwksError::Status(500)).reason(),
             "jwks_unavailable"
         );
     }
@@ -361,12 +348,12 @@ mod tests {
     #[test]
     fn reason_codes_name_the_rule() {
         assert_eq!(
-            AppError::IdToken(IdTokenError::NonceMismatch).reason(),
+            AppError::from(IdTokenError::NonceMismatch).reason(),
             "id_token_nonce"
         );
         assert_eq!(AppError::LoginMismatch.reason(), "state_mismatch");
         assert_eq!(
-            AppError::Token(TokenError::Status {
+            AppError::from(TokenError::Status {
                 status: 500,
                 error: None
             })

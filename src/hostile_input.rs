@@ -65,11 +65,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn response(status: u16, body: String) -> OutboundResponse {
-    OutboundResponse {
-        status,
-        content_type: Some("application/json".into()),
-        body,
-    }
+    OutboundResponse { status, body }
 }
 
 proptest! {

@@ -85,7 +85,6 @@ async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, T
         return Err(redirected);
     }
     let headers = response.headers();
-    let content_type = header(&headers, "content-type");
     let declared = header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > MAX_RESPONSE_BYTES) {
         return Err(TransportError::TooLarge);
@@ -117,7 +116,6 @@ async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, T
     }
     Ok(OutboundResponse {
         status,
-        content_type,
         body: String::from_utf8_lossy(&body).into_owned(),
     })
 }

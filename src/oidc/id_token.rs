@@ -789,7 +789,7 @@ mod tests {
             jwk_json(weak, None, Some("sig"), None),
             jwk_json(TestKey::get(0), None, Some("sig"), None),
         ]);
-        assert_eq!(keys.len(), 1);
+        assert_eq!(keys.key_count(), 1);
         let token = sign_rs256(weak, &json!({"alg": "RS256"}), &good_claims());
         assert_eq!(
             verify_with(&token, &keys).unwrap_err(),

@@ -20,7 +20,6 @@ pub struct OutboundRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundResponse {
     pub status: u16,
-    pub content_type: Option<String>,
     pub body: String,
 }
 
@@ -52,19 +51,6 @@ pub fn refuse_redirect(status: u16) -> Result<(), TransportError> {
 impl OutboundResponse {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
-    }
-
-    /// True for `application/json` and `+json` media types, parameters ignored.
-    pub fn is_json(&self) -> bool {
-        self.content_type.as_deref().is_some_and(|ct| {
-            let media = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            media == "application/json" || media.ends_with("+json")
-        })
     }
 }
 

@@ -204,7 +204,6 @@ mod tests {
     fn response(status: u16, body: &str) -> OutboundResponse {
         OutboundResponse {
             status,
-            content_type: Some("application/json".into()),
             body: body.into(),
         }
     }

@@ -76,7 +76,6 @@ mod tests {
     fn ok(body: &str) -> OutboundResponse {
         OutboundResponse {
             status: 200,
-            content_type: Some("application/json".into()),
             body: body.into(),
         }
     }
@@ -123,7 +122,6 @@ mod tests {
     fn rejects_errors_and_non_json() {
         let unauthorized = OutboundResponse {
             status: 401,
-            content_type: None,
             body: String::new(),
         };
         assert_eq!(

@@ -12,7 +12,7 @@ use crate::error::{AppError, SessionEndCause};
 use crate::http::{Incoming, Reply};
 use crate::oidc::id_token::{check_same_identity, NonceRule};
 use crate::oidc::userinfo::UserinfoError;
-use crate::platform::{KeyValueStore, Platform};
+use crate::platform::{HttpClient, KeyValueStore, Platform};
 use crate::provider_api::{Provider, ProviderError};
 use crate::session::record::{SessionRecord, SessionTokens};
 use crate::session::ticket::{clear_cookie, Lookup, SessionCookie, SessionStore, WriteBack};
@@ -86,7 +86,7 @@ async fn wait_for_other_refresh<P: Platform>(ctx: &Context<'_, P>, kv_key: &str)
     }
 }
 
-async fn refresh_profile<H: crate::platform::HttpClient>(
+async fn refresh_profile<H: HttpClient>(
     provider: &Provider<'_, H>,
     record: &mut SessionRecord,
 ) -> Result<(), Failure> {
@@ -95,15 +95,11 @@ async fn refresh_profile<H: crate::platform::HttpClient>(
         refresh_tokens(provider, record).await?;
         refreshed = true;
     }
-    let fetch = |record: &SessionRecord| {
-        let (token, subject) = (record.tokens.access_token.clone(), record.subject.clone());
-        async move { provider.fetch_userinfo(&token, &subject).await }
-    };
-    let userinfo = match fetch(record).await {
+    let userinfo = match fetch_userinfo(provider, record).await {
         // The provider may have revoked the token before its stated expiry: refresh once.
         Err(ProviderError::Userinfo(UserinfoError::Status(401))) if !refreshed => {
             refresh_tokens(provider, record).await?;
-            fetch(record).await?
+            fetch_userinfo(provider, record).await?
         }
         other => other?,
     };
@@ -111,9 +107,19 @@ async fn refresh_profile<H: crate::platform::HttpClient>(
     Ok(())
 }
 
+async fn fetch_userinfo<H: HttpClient>(
+    provider: &Provider<'_, H>,
+    record: &SessionRecord,
+) -> Result<serde_json::Map<String, serde_json::Value>, ProviderError> {
+    let tokens = &record.tokens;
+    provider
+        .fetch_userinfo(&tokens.access_token, &record.subject)
+        .await
+}
+
 /// The refresh grant; a refreshed ID token passes the sign-in checks and keeps the identity.
 /// Any failure here means the session cannot continue.
-async fn refresh_tokens<H: crate::platform::HttpClient>(
+async fn refresh_tokens<H: HttpClient>(
     provider: &Provider<'_, H>,
     record: &mut SessionRecord,
 ) -> Result<(), Failure> {

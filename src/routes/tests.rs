@@ -300,11 +300,7 @@ impl FakeProvider {
 }
 
 fn json_response(status: u16, body: String) -> OutboundResponse {
-    OutboundResponse {
-        status,
-        content_type: Some("application/json".into()),
-        body,
-    }
+    OutboundResponse { status, body }
 }
 
 impl HttpClient for FakeProvider {
