@@ -1,8 +1,16 @@
 //! Login with Webex on Cloudflare Workers: an OpenID Connect relying party.
 //!
-//! Layout: `oidc/` is the protocol logic (pure, natively tested); `routes/` the request
-//! handlers; `provider.rs` the calls to Webex; `sessions.rs` and `cookies.rs` what is
-//! stored and where; `pages/` the HTML; `edge.rs` the only code that touches the runtime.
+//! Layers, each depending only on the ones before it (the README draws the tree):
+//! - `oidc/`: the protocol core (authorize URL, callback, token, ID token, JWKS, userinfo),
+//!   pure and natively tested; it imports nothing from the rest of the crate.
+//! - `platform.rs`: the traits for what the runtime lends (KV, Fetch, timer, rate limiter,
+//!   crypto); `cookies.rs`, `seal.rs`: how cookies are read and records sealed.
+//! - `session/` (the session ticket and record) and `pending_login.rs` (a login in progress):
+//!   each concept end to end, cookie to KV.
+//! - `provider_api/`: calls to the provider; `config.rs`: settings, loaded once per request.
+//! - `routes/`: the router and one handler per route; `error.rs` maps every failure to a
+//!   status, a page and a reason code; `pages/`: the HTML; `http.rs`: request and reply.
+//! - `edge/`: the only code that touches the runtime, one file per binding.
 
 pub mod config;
 pub mod cookies;

@@ -13,10 +13,14 @@ use crate::oidc::outbound::{OutboundRequest, OutboundResponse, TransportError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub &'static str);
 
+/// Workers KV refuses expirations under a minute; callers store records for at least this long
+/// and enforce shorter lifetimes with the record's own timestamps.
+pub const KV_MIN_TTL_SECS: u64 = 60;
+
 #[allow(async_fn_in_trait)]
 pub trait KeyValueStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
-    /// Stores with an expiry; Workers KV needs at least 60 seconds.
+    /// Stores with an expiry of at least [`KV_MIN_TTL_SECS`].
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }

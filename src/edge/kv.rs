@@ -34,7 +34,7 @@ impl KeyValueStore for WorkersKv<'_> {
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
         bump(&self.usage.kv_writes);
         let options = js_sys::Object::new();
-        let ttl = JsValue::from_f64(ttl_secs.max(60) as f64);
+        let ttl = JsValue::from_f64(ttl_secs as f64);
         Reflect::set(&options, &JsValue::from_str("expirationTtl"), &ttl)
             .map_err(|_| StoreError("kv put failed"))?;
         self.call("put", &[key.into(), value.into(), options.into()])

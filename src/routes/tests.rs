@@ -51,7 +51,6 @@ struct Stored {
 }
 
 /// The minimum `expirationTtl` Workers KV accepts.
-const KV_MIN_TTL: u64 = 60;
 
 impl MemoryKv {
     fn new(clock: Rc<Cell<i64>>) -> Self {
@@ -132,7 +131,7 @@ impl KeyValueStore for MemoryKv {
         if self.fail.get() || self.fail_puts.get() {
             return Err(StoreError("down"));
         }
-        if ttl < KV_MIN_TTL {
+        if ttl < crate::platform::KV_MIN_TTL_SECS {
             return Err(StoreError("expirationTtl below 60 seconds"));
         }
         let prefix = key.split_inclusive(':').next().unwrap_or("").to_owned();

@@ -5,10 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::oidc::token::TokenSet;
+use crate::platform::KV_MIN_TTL_SECS;
 use crate::seal::{Versioned, RECORD_VERSION};
 
-/// KV refuses shorter expirations; the record's own timestamps enforce shorter lifetimes.
-pub const KV_MIN_TTL_SECS: i64 = 60;
 /// Access tokens this close to expiry count as expired.
 pub const ACCESS_TOKEN_MARGIN_SECS: i64 = 60;
 
@@ -151,7 +150,7 @@ impl SessionRecord {
 
     /// KV expiry for this record: gone from KV no later than the session could be used.
     pub fn kv_ttl_secs(&self, policy: &SessionPolicy, now: i64) -> u64 {
-        (self.idle_expires_at(policy) - now).max(KV_MIN_TTL_SECS) as u64
+        (self.idle_expires_at(policy) - now).max(KV_MIN_TTL_SECS as i64) as u64
     }
 }
 
