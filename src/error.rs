@@ -3,7 +3,7 @@
 //! secret: the variants do not carry them.
 
 use crate::config::ConfigError;
-use crate::oidc::callback::{CallbackError, ShownAuthorizationError};
+use crate::oidc::authorization_response::{CallbackError, ShownAuthorizationError};
 use crate::oidc::id_token::IdTokenError;
 use crate::oidc::jwks::JwksError;
 use crate::oidc::outbound::TransportError;

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::cookies;
-use crate::oidc::callback::{Callback, MAX_PARAM_BYTES};
+use crate::oidc::authorization_response::{Callback, MAX_PARAM_BYTES};
 use crate::oidc::id_token::{Expectations, NonceRule, UnverifiedIdToken};
 use crate::oidc::jwks::KeySet;
 use crate::oidc::outbound::OutboundResponse;

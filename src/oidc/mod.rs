@@ -1,8 +1,8 @@
 //! OpenID Connect relying-party logic, free of any Worker API: the authorization request,
 //! the callback, the token and userinfo exchanges, and ID token verification.
 
+pub mod authorization_response;
 pub mod authorize;
-pub mod callback;
 pub mod client;
 pub mod http_url;
 pub mod id_token;

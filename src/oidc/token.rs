@@ -4,7 +4,7 @@ use base64ct::{Base64, Encoding};
 use serde_json::{Map, Value};
 use url::form_urlencoded;
 
-use super::callback::AuthorizationCode;
+use super::authorization_response::AuthorizationCode;
 use super::client::{Client, TokenAuth};
 use super::outbound::{Method, OutboundRequest, OutboundResponse, TransportError};
 use super::secrets::PkceVerifier;
@@ -215,8 +215,10 @@ mod tests {
     }
 
     fn code() -> AuthorizationCode {
-        match super::super::callback::Callback::parse("code=the-code&state=s", &[]).unwrap() {
-            super::super::callback::Callback::Code { code, .. } => code,
+        match super::super::authorization_response::Callback::parse("code=the-code&state=s", &[])
+            .unwrap()
+        {
+            super::super::authorization_response::Callback::Code { code, .. } => code,
             _ => unreachable!(),
         }
     }

@@ -174,10 +174,12 @@ mod tests {
 
     #[test]
     fn error_page_escapes_the_provider_description_and_offers_a_restart() {
-        let err = AppError::ProviderDenied(crate::oidc::callback::ShownAuthorizationError {
-            error: Some("access_denied".into()),
-            description: Some("<img src=x onerror=alert(1)>".into()),
-        });
+        let err = AppError::ProviderDenied(
+            crate::oidc::authorization_response::ShownAuthorizationError {
+                error: Some("access_denied".into()),
+                description: Some("<img src=x onerror=alert(1)>".into()),
+            },
+        );
         let page = error(&err);
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(!page.contains("<img"));

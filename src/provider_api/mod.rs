@@ -6,7 +6,7 @@ mod key_cache;
 
 use serde_json::{Map, Value};
 
-use crate::oidc::callback::AuthorizationCode;
+use crate::oidc::authorization_response::AuthorizationCode;
 use crate::oidc::client::Client;
 use crate::oidc::id_token::{
     Expectations, IdTokenError, NonceRule, UnverifiedIdToken, VerifiedIdToken,

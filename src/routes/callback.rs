@@ -7,7 +7,7 @@ use super::{error_reply, Context};
 use crate::cookies::Found;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
-use crate::oidc::callback::{AuthorizationCode, Callback};
+use crate::oidc::authorization_response::{AuthorizationCode, Callback};
 use crate::oidc::id_token::NonceRule;
 use crate::pending_login::{self, LoginRecord, PendingLogins, LOGIN_TTL_SECS};
 use crate::platform::{KeyValueStore, Platform};

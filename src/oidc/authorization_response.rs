@@ -1,4 +1,5 @@
-//! The redirect back from the provider (RFC 6749 §4.1.2, OIDC Core §3.1.2.5–3.1.2.6).
+//! The authorization response: the redirect back from the provider to the callback (RFC 6749
+//! §4.1.2, OIDC Core §3.1.2.5–3.1.2.6), parsed and checked. `routes/callback.rs` handles it.
 
 use super::secrets::State;
 
