@@ -48,6 +48,17 @@ pub fn refuse_redirect(status: u16) -> Result<(), TransportError> {
     }
 }
 
+#[cfg(test)]
+impl OutboundResponse {
+    /// A response as a provider sends it, for tests.
+    pub fn answer(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: body.into(),
+        }
+    }
+}
+
 impl OutboundResponse {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)

@@ -202,10 +202,7 @@ mod tests {
     }
 
     fn response(status: u16, body: &str) -> OutboundResponse {
-        OutboundResponse {
-            status,
-            body: body.into(),
-        }
+        OutboundResponse::answer(status, body)
     }
 
     fn form(request: &OutboundRequest) -> Vec<(String, String)> {

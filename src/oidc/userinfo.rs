@@ -74,10 +74,7 @@ mod tests {
     use super::*;
 
     fn ok(body: &str) -> OutboundResponse {
-        OutboundResponse {
-            status: 200,
-            body: body.into(),
-        }
+        OutboundResponse::answer(200, body)
     }
 
     #[test]
@@ -120,10 +117,7 @@ mod tests {
 
     #[test]
     fn rejects_errors_and_non_json() {
-        let unauthorized = OutboundResponse {
-            status: 401,
-            body: String::new(),
-        };
+        let unauthorized = OutboundResponse::answer(401, "");
         assert_eq!(
             parse_response(&unauthorized, "u1").unwrap_err(),
             UserinfoError::Status(401)

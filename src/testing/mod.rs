@@ -1,9 +1,37 @@
-//! Test doubles of the platform shared by the crate's tests.
+//! Test doubles of the platform, shared by the crate's tests: KV, the provider, the rate
+//! limiter, AES-GCM, and a future that yields once like a network call.
+
+pub mod kv;
+pub mod limiter;
+pub mod provider;
 
 use futures_util::future::LocalBoxFuture;
 
 use crate::oidc::test_keys::RustCrypto;
 use crate::platform::Crypto;
+
+/// The issuer the fake provider signs as (Webex's default).
+pub const ISSUER: &str = "https://idbroker.webex.com/idb";
+/// The test clock's start, in seconds since the epoch.
+pub const NOW: i64 = 1_800_000_000;
+
+/// A future that is pending once, like a real network call.
+pub struct YieldOnce(pub bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
 
 /// AES-256-GCM by the `aes-gcm` crate, as WebCrypto does it in the Worker.
 impl Crypto for RustCrypto {

@@ -1,0 +1,158 @@
+//! The rules of OIDC Core §3.1.3.7 (and RFC 7515/7519 where they apply), one function each,
+//! each failing with the error that names its rule.
+
+use serde_json::{Map, Value};
+
+use super::{
+    decode_json_object, IdTokenError, NonceRule, TimeClaims, VerifiedIdToken, CLOCK_LEEWAY_SECS,
+    MAX_SUB_LEN,
+};
+use crate::oidc::secrets::constant_time_eq;
+
+pub(super) fn check_algorithm(alg: &str) -> Result<(), IdTokenError> {
+    if alg == "RS256" {
+        Ok(())
+    } else {
+        Err(IdTokenError::UnsupportedAlgorithm(
+            alg.chars().take(16).collect(),
+        ))
+    }
+}
+
+/// RFC 7515 §4.1.11: a recipient must refuse a JWS whose `crit` lists an extension it does
+/// not understand. This client understands none, so a `crit` of any value is refused.
+pub(super) fn check_no_crit(signing_input: &str) -> Result<(), IdTokenError> {
+    let header = signing_input.split('.').next().unwrap_or_default();
+    if decode_json_object(header)?.contains_key("crit") {
+        Err(IdTokenError::CriticalHeader)
+    } else {
+        Ok(())
+    }
+}
+
+pub(super) fn check_issuer(
+    claims: &Map<String, Value>,
+    allowed: &[String],
+) -> Result<(), IdTokenError> {
+    match claims.get("iss").and_then(Value::as_str) {
+        Some(iss) if allowed.iter().any(|a| a == iss) => Ok(()),
+        _ => Err(IdTokenError::IssuerNotAllowed),
+    }
+}
+
+pub(super) fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
+    match claims.get("aud") {
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn check_audience(
+    claims: &Map<String, Value>,
+    client_id: &str,
+) -> Result<(), IdTokenError> {
+    if audiences(claims).contains(&client_id) {
+        Ok(())
+    } else {
+        Err(IdTokenError::AudienceMismatch)
+    }
+}
+
+pub(super) fn check_authorized_party(
+    claims: &Map<String, Value>,
+    client_id: &str,
+) -> Result<(), IdTokenError> {
+    let several_audiences = audiences(claims).len() > 1;
+    match claims.get("azp") {
+        Some(Value::String(azp)) if azp == client_id => Ok(()),
+        Some(_) => Err(IdTokenError::AuthorizedPartyMismatch),
+        None if several_audiences => Err(IdTokenError::AuthorizedPartyMissing),
+        None => Ok(()),
+    }
+}
+
+impl TimeClaims {
+    /// A time claim that is present must be a NumericDate (RFC 7519 §2): a JSON number,
+    /// possibly fractional (truncated to whole seconds).
+    pub(super) fn read(claims: &Map<String, Value>) -> Result<Self, IdTokenError> {
+        let numeric_date = |name: &str| match claims.get(name) {
+            None => Ok(None),
+            Some(value) => value
+                .as_i64()
+                .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+                .map(Some)
+                .ok_or(IdTokenError::Malformed),
+        };
+        Ok(Self {
+            expires: numeric_date("exp")?,
+            not_before: numeric_date("nbf")?,
+            issued_at: numeric_date("iat")?,
+        })
+    }
+}
+
+pub(super) fn check_expiry(times: &TimeClaims, now: i64) -> Result<i64, IdTokenError> {
+    let exp = times.expires.ok_or(IdTokenError::Expired)?;
+    if now > exp.saturating_add(CLOCK_LEEWAY_SECS) {
+        return Err(IdTokenError::Expired);
+    }
+    Ok(exp)
+}
+
+pub(super) fn check_not_before(times: &TimeClaims, now: i64) -> Result<(), IdTokenError> {
+    match times.not_before {
+        Some(nbf) if nbf > now.saturating_add(CLOCK_LEEWAY_SECS) => Err(IdTokenError::NotYetValid),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn check_issued_at(times: &TimeClaims, now: i64) -> Result<(), IdTokenError> {
+    let iat = times.issued_at.ok_or(IdTokenError::IssuedAtMissing)?;
+    let exp = times.expires.unwrap_or(i64::MAX);
+    if iat > now.saturating_add(CLOCK_LEEWAY_SECS) || iat > exp {
+        return Err(IdTokenError::IssuedAtInvalid);
+    }
+    Ok(())
+}
+
+pub(super) fn check_subject(claims: &Map<String, Value>) -> Result<String, IdTokenError> {
+    match claims.get("sub").and_then(Value::as_str) {
+        Some(sub) if !sub.is_empty() && sub.len() <= MAX_SUB_LEN => Ok(sub.to_owned()),
+        _ => Err(IdTokenError::SubjectMissing),
+    }
+}
+
+pub(super) fn check_nonce(
+    claims: &Map<String, Value>,
+    rule: NonceRule<'_>,
+) -> Result<(), IdTokenError> {
+    let nonce = claims.get("nonce");
+    let matches = |expected: &str| {
+        nonce
+            .and_then(Value::as_str)
+            .is_some_and(|n| constant_time_eq(n, expected))
+    };
+    let ok = match rule {
+        NonceRule::Required(expected) => matches(expected.secret()),
+        NonceRule::IfPresent(original) => nonce.is_none() || original.is_some_and(matches),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(IdTokenError::NonceMismatch)
+    }
+}
+
+/// OIDC Core §12.2: a refreshed ID token keeps the `iss`, `sub` and `aud` of the original.
+pub fn check_same_identity(
+    original: &Map<String, Value>,
+    refreshed: &VerifiedIdToken,
+) -> Result<(), IdTokenError> {
+    let same = |name: &str| original.get(name) == refreshed.claims.get(name);
+    if same("iss") && same("sub") && same("aud") {
+        Ok(())
+    } else {
+        Err(IdTokenError::IdentityChanged)
+    }
+}
