@@ -1,13 +1,6 @@
 //! The Worker's view of an HTTP exchange, independent of the `worker` crate so that every
 //! route can be tested natively: [`Incoming`] in, [`Reply`] out.
 
-use std::sync::OnceLock;
-
-use base64ct::{Base64, Encoding};
-use sha2::{Digest, Sha256};
-
-use crate::pages::STYLESHEET;
-
 /// What the routes need of a request.
 #[derive(Debug, Clone, Default)]
 pub struct Incoming {
@@ -134,24 +127,18 @@ impl Reply {
     }
 }
 
-/// No script at all, styles only from the one stylesheet (by hash), no framing, forms only
-/// to this origin.
-fn content_security_policy() -> &'static str {
-    static CSP: OnceLock<String> = OnceLock::new();
-    CSP.get_or_init(|| {
-        let hash = Base64::encode_string(&Sha256::digest(STYLESHEET.as_bytes()));
-        format!(
-            "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-        )
-    })
-}
+/// No script at all, styles only from the one stylesheet (`pages/style.css`, by its SHA-256,
+/// pinned here and checked against the stylesheet by a test), no framing, forms only to this
+/// origin.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
+     style-src 'sha256-issJFgo52dDsVGKpQ+55tzPRLOBbXC6dxqk6oJDOjx8='; img-src 'self' data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 fn security_headers() -> [(&'static str, String); 4] {
     [
         (
             "Content-Security-Policy",
-            content_security_policy().to_owned(),
+            CONTENT_SECURITY_POLICY.to_owned(),
         ),
         ("X-Content-Type-Options", "nosniff".into()),
         ("Referrer-Policy", "no-referrer".into()),
@@ -210,9 +197,20 @@ mod tests {
     /// behind the same computation in the test. (The browser tests see the style applied.)
     fn the_policy_is_exactly_this_with_the_stylesheets_known_hash() {
         assert_eq!(
-            content_security_policy(),
+            CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'sha256-issJFgo52dDsVGKpQ+55tzPRLOBbXC6dxqk6oJDOjx8='; \
              img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        );
+    }
+
+    #[test]
+    fn the_pinned_hash_is_the_stylesheets() {
+        use base64ct::{Base64, Encoding};
+        use sha2::{Digest, Sha256};
+        let hash = Base64::encode_string(&Sha256::digest(crate::pages::STYLESHEET.as_bytes()));
+        assert!(
+            CONTENT_SECURITY_POLICY.contains(&format!("'sha256-{hash}'")),
+            "style.css changed: pin 'sha256-{hash}' in CONTENT_SECURITY_POLICY"
         );
     }
 
