@@ -68,6 +68,14 @@ secret_type!(
     Nonce
 );
 secret_type!(
+    /// OAuth access token: presented to userinfo as a Bearer token, never logged or shown.
+    AccessToken
+);
+secret_type!(
+    /// OAuth refresh token: presented only to the token endpoint (RFC 6749 §6).
+    RefreshToken
+);
+secret_type!(
     /// PKCE `code_verifier` (RFC 7636 §4.1): 43 base64url characters from 32 random bytes.
     PkceVerifier
 );

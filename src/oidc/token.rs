@@ -7,7 +7,7 @@ use url::form_urlencoded;
 use super::authorization_response::AuthorizationCode;
 use super::client::{Client, TokenAuth};
 use super::outbound::{Method, OutboundRequest, OutboundResponse, TransportError};
-use super::secrets::PkceVerifier;
+use super::secrets::{AccessToken, PkceVerifier, RefreshToken};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenError {
@@ -40,10 +40,10 @@ impl TokenError {
 
 /// The tokens of a successful response. Redacted in `Debug`.
 pub struct TokenSet {
-    pub access_token: String,
+    pub access_token: AccessToken,
     /// Always present after the code grant (checked); optional after a refresh.
     pub id_token: Option<String>,
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
     pub expires_in: Option<i64>,
 }
 
@@ -70,10 +70,10 @@ pub fn code_request(
 }
 
 /// The refresh-token grant (RFC 6749 §6), with the same client authentication.
-pub fn refresh_request(config: &Client, refresh_token: &str) -> OutboundRequest {
+pub fn refresh_request(config: &Client, refresh_token: &RefreshToken) -> OutboundRequest {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("grant_type", "refresh_token")
-        .append_pair("refresh_token", refresh_token);
+        .append_pair("refresh_token", refresh_token.secret());
     finish_request(config, form)
 }
 
@@ -155,9 +155,10 @@ pub fn parse_response(response: &OutboundResponse, grant: Grant) -> Result<Token
         return Err(TokenError::Malformed("id_token is missing"));
     }
     Ok(TokenSet {
-        access_token,
+        access_token: AccessToken::from_untrusted(&access_token),
         id_token,
-        refresh_token: string_member(&body, "refresh_token"),
+        refresh_token: string_member(&body, "refresh_token")
+            .map(|t| RefreshToken::from_untrusted(&t)),
         expires_in: body.get("expires_in").and_then(as_seconds),
     })
 }
@@ -226,7 +227,7 @@ mod tests {
 
     #[test]
     fn refresh_grant_may_omit_the_id_token_and_authenticates_the_client() {
-        let request = refresh_request(&config(None), "RT-1");
+        let request = refresh_request(&config(None), &RefreshToken::from_untrusted("RT-1"));
         let form = form(&request);
         assert!(form.contains(&("grant_type".into(), "refresh_token".into())));
         assert!(form.contains(&("refresh_token".into(), "RT-1".into())));
@@ -296,9 +297,12 @@ mod tests {
         let body = r#"{"access_token":"at","expires_in":1209600,"refresh_token":"rt",
             "refresh_token_expires_in":7776000,"token_type":"Bearer","id_token":"a.b.c"}"#;
         let tokens = parse_response_code(&response(200, body)).unwrap();
-        assert_eq!(tokens.access_token, "at");
+        assert_eq!(tokens.access_token.secret(), "at");
         assert_eq!(tokens.id_token.as_deref(), Some("a.b.c"));
-        assert_eq!(tokens.refresh_token.as_deref(), Some("rt"));
+        assert_eq!(
+            tokens.refresh_token.as_ref().map(RefreshToken::secret),
+            Some("rt")
+        );
         assert_eq!(tokens.expires_in, Some(1_209_600));
         assert!(!format!("{tokens:?}").contains("at\""));
     }

@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use super::client::Client;
 use super::outbound::{Method, OutboundRequest, OutboundResponse, TransportError};
+use super::secrets::AccessToken;
 
 pub const MAX_USERINFO_BYTES: usize = 64 * 1024;
 
@@ -33,12 +34,12 @@ impl UserinfoError {
 
 /// The access token goes in the `Authorization` header only, never in the URL
 /// (RFC 6750 §2.1; §2.3 query tokens leak into logs).
-pub fn request(config: &Client, access_token: &str) -> OutboundRequest {
+pub fn request(config: &Client, access_token: &AccessToken) -> OutboundRequest {
     OutboundRequest {
         method: Method::Get,
         url: config.userinfo_url.clone(),
         headers: vec![
-            ("Authorization", format!("Bearer {access_token}")),
+            ("Authorization", format!("Bearer {}", access_token.secret())),
             ("Accept", "application/json".to_owned()),
         ],
         body: None,
@@ -80,7 +81,7 @@ mod tests {
     #[test]
     fn token_only_in_the_authorization_header() {
         let config = Client::example();
-        let request = request(&config, "tok123");
+        let request = request(&config, &AccessToken::from_untrusted("tok123"));
         assert_eq!(request.method, Method::Get);
         assert!(!request.url.as_str().contains("tok123"));
         assert!(request

@@ -12,7 +12,7 @@ use crate::oidc::id_token::{
     Expectations, IdTokenError, NonceRule, UnverifiedIdToken, VerifiedIdToken,
 };
 use crate::oidc::jwks::{JwksError, VerifyRs256};
-use crate::oidc::secrets::PkceVerifier;
+use crate::oidc::secrets::{AccessToken, PkceVerifier, RefreshToken};
 use crate::oidc::token::{self, TokenError};
 use crate::oidc::userinfo::{self, UserinfoError};
 use crate::platform::{HttpClient, Timer};
@@ -92,7 +92,7 @@ impl<H: HttpClient> Provider<'_, H> {
     /// The refresh-token grant (RFC 6749 §6).
     pub async fn refresh_tokens(
         &self,
-        refresh_token: &str,
+        refresh_token: &RefreshToken,
     ) -> Result<token::TokenSet, ProviderError> {
         let request = token::refresh_request(self.client, refresh_token);
         let response = self.http.send(request).await;
@@ -132,7 +132,7 @@ impl<H: HttpClient> Provider<'_, H> {
     /// UserInfo for the verified subject (OIDC Core §5.3).
     pub async fn fetch_userinfo(
         &self,
-        access_token: &str,
+        access_token: &AccessToken,
         subject: &str,
     ) -> Result<Map<String, Value>, ProviderError> {
         let request = userinfo::request(self.client, access_token);

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::oidc::secrets::{AccessToken, RefreshToken};
 use crate::oidc::token::TokenSet;
 use crate::platform::KV_MIN_TTL_SECS;
 use crate::seal::{Versioned, RECORD_VERSION};
@@ -32,9 +33,9 @@ impl SessionPolicy {
 /// The provider tokens, kept only inside the sealed session record. Redacted in `Debug`.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionTokens {
-    pub access_token: String,
+    pub access_token: AccessToken,
     pub access_expires_at: Option<i64>,
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<RefreshToken>,
 }
 
 impl std::fmt::Debug for SessionTokens {
@@ -51,7 +52,7 @@ impl SessionTokens {
     /// its refresh token, or `previous_refresh_token` when it rotated none (RFC 6749 §6).
     pub fn from_response(
         tokens: TokenSet,
-        previous_refresh_token: Option<String>,
+        previous_refresh_token: Option<RefreshToken>,
         now: i64,
     ) -> Self {
         Self {
@@ -188,9 +189,9 @@ pub(crate) mod tests {
 
     pub fn tokens() -> SessionTokens {
         SessionTokens {
-            access_token: "AT-secret".into(),
+            access_token: AccessToken::from_untrusted("AT-secret"),
             access_expires_at: Some(10_000),
-            refresh_token: Some("RT-secret".into()),
+            refresh_token: Some(RefreshToken::from_untrusted("RT-secret")),
         }
     }
 
@@ -267,9 +268,9 @@ pub(crate) mod tests {
     fn a_write_back_keeps_what_others_stored_meanwhile() {
         let base = record(0);
         let rotated = SessionTokens {
-            access_token: "AT-theirs".into(),
+            access_token: AccessToken::from_untrusted("AT-theirs"),
             access_expires_at: Some(20_000),
-            refresh_token: Some("RT-theirs".into()),
+            refresh_token: Some(RefreshToken::from_untrusted("RT-theirs")),
         };
         let mut theirs = base.clone();
         theirs.tokens = rotated.clone();
@@ -289,7 +290,7 @@ pub(crate) mod tests {
 
         // Two refreshes: the first stored keeps its tokens; the second's profile is newer.
         let mut ours = base.clone();
-        ours.tokens.refresh_token = Some("RT-ours".into());
+        ours.tokens.refresh_token = Some(RefreshToken::from_untrusted("RT-ours"));
         ours.userinfo.insert("name".into(), json!("Ours"));
         ours.last_seen_at = 60;
         let merged = ours.merge_write_back(&base, theirs.clone());
