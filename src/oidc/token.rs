@@ -41,7 +41,7 @@ impl TokenError {
 /// The tokens of a successful response. Redacted in `Debug`.
 pub struct TokenSet {
     pub access_token: AccessToken,
-    /// Always present after the code grant (checked); optional after a refresh.
+    /// Optional after a refresh (OIDC Core §12.2).
     pub id_token: Option<String>,
     pub refresh_token: Option<RefreshToken>,
     pub expires_in: Option<i64>,
@@ -126,14 +126,33 @@ fn string_member(object: &Map<String, Value>, name: &str) -> Option<String> {
     object.get(name)?.as_str().map(str::to_owned)
 }
 
-/// Which grant the response answers: only the code grant must return an ID token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grant {
-    AuthorizationCode,
-    Refresh,
+/// The code grant's answer, whose ID token is required (OIDC Core §3.1.3.3). Redacted in
+/// `Debug`.
+pub struct CodeGrantTokens {
+    pub id_token: String,
+    pub tokens: TokenSet,
 }
 
-pub fn parse_response(response: &OutboundResponse, grant: Grant) -> Result<TokenSet, TokenError> {
+impl std::fmt::Debug for CodeGrantTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeGrantTokens")
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token response to the authorization-code grant: as [`parse_response`], with an ID token.
+pub fn parse_code_response(response: &OutboundResponse) -> Result<CodeGrantTokens, TokenError> {
+    let mut tokens = parse_response(response)?;
+    let id_token = tokens
+        .id_token
+        .take()
+        .ok_or(TokenError::Malformed("id_token is missing"))?;
+    Ok(CodeGrantTokens { id_token, tokens })
+}
+
+/// A successful token response (RFC 6749 §5.1), or the error it names (§5.2).
+pub fn parse_response(response: &OutboundResponse) -> Result<TokenSet, TokenError> {
     if !response.is_success() {
         return Err(classify_failure(response));
     }
@@ -151,9 +170,6 @@ pub fn parse_response(response: &OutboundResponse, grant: Grant) -> Result<Token
         return Err(TokenError::Malformed("token_type is not Bearer"));
     }
     let id_token = string_member(&body, "id_token").filter(|t| !t.is_empty());
-    if id_token.is_none() && grant == Grant::AuthorizationCode {
-        return Err(TokenError::Malformed("id_token is missing"));
-    }
     Ok(TokenSet {
         access_token: AccessToken::from_untrusted(&access_token),
         id_token,
@@ -221,8 +237,8 @@ mod tests {
         }
     }
 
-    fn parse_response_code(response: &OutboundResponse) -> Result<TokenSet, TokenError> {
-        parse_response(response, Grant::AuthorizationCode)
+    fn parse_response_code(response: &OutboundResponse) -> Result<CodeGrantTokens, TokenError> {
+        parse_code_response(response)
     }
 
     #[test]
@@ -235,13 +251,10 @@ mod tests {
             .headers
             .iter()
             .any(|(k, v)| *k == "Authorization" && v.starts_with("Basic ")));
-        let tokens = parse_response(
-            &response(
-                200,
-                r#"{"access_token":"a2","token_type":"bearer","expires_in":"60"}"#,
-            ),
-            Grant::Refresh,
-        )
+        let tokens = parse_response(&response(
+            200,
+            r#"{"access_token":"a2","token_type":"bearer","expires_in":"60"}"#,
+        ))
         .unwrap();
         assert_eq!((tokens.id_token, tokens.expires_in), (None, Some(60)));
     }
@@ -296,9 +309,10 @@ mod tests {
     fn parses_a_webex_shaped_success() {
         let body = r#"{"access_token":"at","expires_in":1209600,"refresh_token":"rt",
             "refresh_token_expires_in":7776000,"token_type":"Bearer","id_token":"a.b.c"}"#;
-        let tokens = parse_response_code(&response(200, body)).unwrap();
+        let grant = parse_response_code(&response(200, body)).unwrap();
+        assert_eq!(grant.id_token, "a.b.c");
+        let tokens = grant.tokens;
         assert_eq!(tokens.access_token.secret(), "at");
-        assert_eq!(tokens.id_token.as_deref(), Some("a.b.c"));
         assert_eq!(
             tokens.refresh_token.as_ref().map(RefreshToken::secret),
             Some("rt")

@@ -79,14 +79,11 @@ impl<H: HttpClient> Provider<'_, H> {
         &self,
         code: &AuthorizationCode,
         verifier: &PkceVerifier,
-    ) -> Result<token::TokenSet, ProviderError> {
+    ) -> Result<token::CodeGrantTokens, ProviderError> {
         let request = token::code_request(self.client, code, verifier);
         let response = self.http.send(request).await;
         let response = response.map_err(TokenError::Transport)?;
-        Ok(token::parse_response(
-            &response,
-            token::Grant::AuthorizationCode,
-        )?)
+        Ok(token::parse_code_response(&response)?)
     }
 
     /// The refresh-token grant (RFC 6749 §6).
@@ -97,7 +94,7 @@ impl<H: HttpClient> Provider<'_, H> {
         let request = token::refresh_request(self.client, refresh_token);
         let response = self.http.send(request).await;
         let response = response.map_err(TokenError::Transport)?;
-        Ok(token::parse_response(&response, token::Grant::Refresh)?)
+        Ok(token::parse_response(&response)?)
     }
 
     /// Verifies an ID token against the cached keys, refetching once (rate-limited) when no

@@ -71,10 +71,10 @@ async fn complete<P: Platform>(
 ) -> Result<Reply, AppError> {
     let sessions = ctx.sessions()?;
     let provider = ctx.provider()?;
-    let tokens = provider.exchange_code(code, &login.verifier).await?;
-    let raw_id_token = tokens.id_token.as_deref().unwrap_or_default();
+    let grant = provider.exchange_code(code, &login.verifier).await?;
     let nonce = NonceRule::Required(&login.nonce);
-    let id_token = provider.verify_id_token(raw_id_token, nonce).await?;
+    let id_token = provider.verify_id_token(&grant.id_token, nonce).await?;
+    let tokens = grant.tokens;
     let userinfo = provider
         .fetch_userinfo(&tokens.access_token, id_token.subject())
         .await?;
