@@ -21,6 +21,7 @@ pub mod pages;
 pub mod pending_login;
 pub mod platform;
 pub mod provider_api;
+pub mod reason;
 pub mod routes;
 pub mod seal;
 pub mod session;

@@ -11,6 +11,7 @@ use crate::oidc::authorization_response::{AuthorizationCode, Callback};
 use crate::oidc::id_token::NonceRule;
 use crate::pending_login::{self, LoginRecord, PendingLogins, LOGIN_TTL_SECS};
 use crate::platform::{KeyValueStore, Platform};
+use crate::reason;
 use crate::session::record::{SessionRecord, SessionTokens};
 use crate::session::ticket::SessionCookie;
 
@@ -98,5 +99,5 @@ async fn complete<P: Platform>(
     Ok(Reply::redirect(&login.return_to)
         .with_cookie(cookie.set_cookie(sessions.policy.ttl_secs as u64))
         .no_store()
-        .with_reason("login_complete"))
+        .with_reason(reason::LOGIN_COMPLETE))
 }

@@ -5,6 +5,7 @@ use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::pages;
 use crate::platform::Platform;
+use crate::reason;
 use crate::session::ticket::{clear_cookie, Lookup, WriteBack};
 
 pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
@@ -16,14 +17,14 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
             }
             let mut reply = Reply::html(200, pages::profile(&active.record, sessions.policy))
                 .no_store()
-                .with_reason("profile");
+                .with_reason(reason::PROFILE);
             if let Ok(Some(logout)) = ctx.config.logout_url() {
                 reply = reply.allow_form_target(logout.origin());
             }
             Ok(reply)
         }
         Ok(Lookup::SignedOut) => Ok(signed_out(req)),
-        Ok(Lookup::Ambiguous) => Ok(signed_out(req).with_reason("session_cookie_ambiguous")),
+        Ok(Lookup::Ambiguous) => Ok(signed_out(req).with_reason(reason::SESSION_COOKIE_AMBIGUOUS)),
         Ok(Lookup::Gone) => Ok(session_gone(req)),
         Err(err) => Ok(signed_out(req).with_reason(AppError::from(err).reason())),
     }
@@ -32,7 +33,7 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
 fn session_gone(req: &Incoming) -> Reply {
     signed_out(req)
         .with_cookie(clear_cookie())
-        .with_reason("session_unknown")
+        .with_reason(reason::SESSION_UNKNOWN)
 }
 
 fn signed_out(req: &Incoming) -> Reply {
@@ -40,5 +41,5 @@ fn signed_out(req: &Incoming) -> Reply {
         url::form_urlencoded::parse(req.query.as_bytes()).any(|(k, _)| k == "signed_out");
     Reply::html(200, pages::login(just_left))
         .no_store()
-        .with_reason("signed_out")
+        .with_reason(reason::SIGNED_OUT)
 }

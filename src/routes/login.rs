@@ -7,6 +7,7 @@ use crate::oidc::authorize::authorize_url;
 use crate::oidc::secrets::{Nonce, PkceVerifier, State};
 use crate::pending_login::{self, LoginRecord, PendingLogins, LOGIN_TTL_SECS};
 use crate::platform::{Platform, RateLimit};
+use crate::reason;
 
 const MAX_RETURN_TO_BYTES: usize = 2048;
 
@@ -34,7 +35,7 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
     Ok(Reply::redirect(location.as_str())
         .with_cookie(pending.set_cookie(LOGIN_TTL_SECS))
         .no_store()
-        .with_reason("login_started")
+        .with_reason(reason::LOGIN_STARTED)
         .with_warning(warning))
 }
 

@@ -6,6 +6,7 @@ use crate::cookies;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::platform::{KeyValueStore, Platform};
+use crate::reason;
 use crate::session::ticket::{clear_cookie, SessionCookie, SESSION_COOKIE};
 
 pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
@@ -19,10 +20,10 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
     let reply = match ctx.config.logout_url() {
         Ok(Some(url)) => Reply::redirect(url.as_str())
             .no_store()
-            .with_reason("logged_out"),
+            .with_reason(reason::LOGGED_OUT),
         Ok(None) => Reply::redirect("/?signed_out")
             .no_store()
-            .with_reason("logged_out"),
+            .with_reason(reason::LOGGED_OUT),
         // Signed out here all the same: the page names the setting, and the cookie goes.
         Err(err) => super::error_reply(&err.into()),
     };

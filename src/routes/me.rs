@@ -7,6 +7,7 @@ use super::Context;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::platform::Platform;
+use crate::reason;
 use crate::session::ticket::{clear_cookie, Lookup, WriteBack};
 
 pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
@@ -27,10 +28,10 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
                     "idle_expires_at": record.idle_expires_at(sessions.policy),
                 },
             });
-            Reply::json(200, body.to_string()).with_reason("me")
+            Reply::json(200, body.to_string()).with_reason(reason::ME)
         }
         Ok(Lookup::SignedOut) => unauthenticated(),
-        Ok(Lookup::Ambiguous) => unauthenticated().with_reason("session_cookie_ambiguous"),
+        Ok(Lookup::Ambiguous) => unauthenticated().with_reason(reason::SESSION_COOKIE_AMBIGUOUS),
         Ok(Lookup::Gone) => unauthenticated().with_cookie(clear_cookie()),
         Err(err) => {
             let reason = AppError::from(err).reason();
@@ -46,5 +47,5 @@ fn unauthenticated() -> Reply {
         json!({"error": "unauthenticated", "login": "/login"}).to_string(),
     )
     .with_header("WWW-Authenticate", "Cookie realm=\"Login with Webex\"")
-    .with_reason("signed_out")
+    .with_reason(reason::SIGNED_OUT)
 }

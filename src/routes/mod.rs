@@ -15,6 +15,7 @@ use crate::http::{Incoming, Reply};
 use crate::pages;
 use crate::platform::{Crypto, Platform, RateLimiter, Timer};
 use crate::provider_api::{KeyCache, Provider};
+use crate::reason;
 use crate::session::ticket::SessionStore;
 pub use in_flight::InFlightRefreshes;
 
@@ -165,7 +166,7 @@ fn https_redirect(req: &Incoming) -> Option<Reply> {
     Some(
         Reply::redirect(&location)
             .with_status(308)
-            .with_reason("https_redirect"),
+            .with_reason(reason::HTTPS_REDIRECT),
     )
 }
 

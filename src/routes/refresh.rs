@@ -14,6 +14,7 @@ use crate::oidc::id_token::{check_same_identity, NonceRule};
 use crate::oidc::userinfo::UserinfoError;
 use crate::platform::{HttpClient, KeyValueStore, Platform};
 use crate::provider_api::{Provider, ProviderError};
+use crate::reason;
 use crate::session::record::{SessionRecord, SessionTokens};
 use crate::session::ticket::{clear_cookie, Lookup, SessionCookie, SessionStore, WriteBack};
 
@@ -27,9 +28,9 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
     let sessions = ctx.sessions()?;
     let mut active = match sessions.lookup(&req.cookie_header).await? {
         Lookup::Active(active) => active,
-        Lookup::SignedOut => return Ok(Reply::redirect("/").with_reason("signed_out")),
+        Lookup::SignedOut => return Ok(Reply::redirect("/").with_reason(reason::SIGNED_OUT)),
         Lookup::Ambiguous => {
-            return Ok(Reply::redirect("/").with_reason("session_cookie_ambiguous"))
+            return Ok(Reply::redirect("/").with_reason(reason::SESSION_COOKIE_AMBIGUOUS))
         }
         Lookup::Gone => return Ok(session_gone()),
     };
@@ -38,7 +39,7 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
         wait_for_other_refresh(ctx, &kv_key).await;
         return Ok(Reply::redirect("/")
             .no_store()
-            .with_reason("refresh_joined"));
+            .with_reason(reason::REFRESH_JOINED));
     };
     let provider = ctx.provider()?;
     let base = active.record.clone();
@@ -49,7 +50,7 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
             match stored.await? {
                 WriteBack::Stored => Ok(Reply::redirect("/")
                     .no_store()
-                    .with_reason("profile_refreshed")),
+                    .with_reason(reason::PROFILE_REFRESHED)),
                 WriteBack::Ended => Ok(session_gone()),
             }
         }
@@ -75,7 +76,7 @@ fn session_gone() -> Reply {
     Reply::redirect("/")
         .with_cookie(clear_cookie())
         .no_store()
-        .with_reason("session_unknown")
+        .with_reason(reason::SESSION_UNKNOWN)
 }
 
 async fn wait_for_other_refresh<P: Platform>(ctx: &Context<'_, P>, kv_key: &str) {
@@ -158,7 +159,7 @@ async fn end_session<K: KeyValueStore>(
         Some(current) if current.tokens.refresh_token != base.tokens.refresh_token => {
             return Ok(Reply::redirect("/")
                 .no_store()
-                .with_reason("refresh_superseded"));
+                .with_reason(reason::REFRESH_SUPERSEDED));
         }
         Some(_) => {}
     }
