@@ -13,8 +13,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-  files=(src/oidc/id_token.rs src/oidc/callback.rs src/routes/callback.rs src/cookies.rs
-         src/sessions/mod.rs src/sessions/seal.rs src/routes/session.rs)
+  files=(src/oidc/id_token/mod.rs src/oidc/id_token/checks.rs src/oidc/authorization_response.rs
+         src/routes/callback.rs src/cookies.rs src/pending_login.rs src/seal.rs
+         src/session/record.rs src/session/ticket.rs)
 fi
 args=()
 for f in "${files[@]}"; do args+=(--file "$f"); done
