@@ -18,8 +18,12 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
             let mut reply = Reply::html(200, pages::profile(&active.record, sessions.policy))
                 .no_store()
                 .with_reason(reason::PROFILE);
-            if let Ok(Some(logout)) = ctx.config.logout_url() {
-                reply = reply.allow_form_target(logout.origin());
+            match ctx.config.logout_url() {
+                Ok(Some(logout)) => reply = reply.allow_form_target(logout.origin()),
+                Ok(None) => {}
+                // The page still works; signing out will say which setting to fix. Until then
+                // every profile view tells the operator in its log line.
+                Err(_) => reply = reply.with_warning(Some("logout_url_invalid")),
             }
             Ok(reply)
         }

@@ -6,6 +6,13 @@ use super::*;
 fn an_invalid_logout_url_still_ends_the_session_and_clears_the_cookie() {
     let world = World::new().with_setting("WEBEX_LOGOUT_URL", "javascript:alert(1)");
     world.login();
+    let profile = world.get("/");
+    assert_eq!(profile.reason, "profile");
+    assert_eq!(
+        profile.warning,
+        Some("logout_url_invalid"),
+        "the operator is told"
+    );
     let reply = world.post("/logout");
     assert_eq!((reply.status, reply.reason), (500, "config_invalid"));
     assert!(reply.body.contains("WEBEX_LOGOUT_URL"));
