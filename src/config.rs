@@ -3,6 +3,7 @@
 
 use std::cell::OnceCell;
 
+use crate::gateway::settings::GatewayConfig;
 use crate::oidc::client::{Client, TokenAuth};
 use crate::oidc::http_url::HttpUrl;
 use crate::session::record::SessionPolicy;
@@ -28,6 +29,11 @@ pub const DEFAULT_ISSUERS: &[&str] = &[
 /// Where the settings come from: Worker vars/secrets in production, a map in tests.
 pub trait Settings {
     fn get(&self, name: &str) -> Option<String>;
+
+    /// True when `name` is a binding (a service binding, say) rather than a string setting.
+    fn has_binding(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// The settings of one request, each part loaded (and validated) at most once, when a route
@@ -37,6 +43,7 @@ pub struct RequestConfig<'a> {
     settings: &'a dyn Settings,
     /// This Worker's origin, the default base of `REDIRECT_URI`.
     origin: &'a str,
+    gateway: OnceCell<Result<Option<GatewayConfig>, ConfigError>>,
     client: OnceCell<Result<Client, ConfigError>>,
     session: OnceCell<Result<SessionPolicy, ConfigError>>,
     logout_url: OnceCell<Result<Option<HttpUrl>, ConfigError>>,
@@ -47,17 +54,43 @@ impl<'a> RequestConfig<'a> {
         Self {
             settings,
             origin,
+            gateway: OnceCell::new(),
             client: OnceCell::new(),
             session: OnceCell::new(),
             logout_url: OnceCell::new(),
         }
     }
 
+    /// Gateway mode's settings, or `None` in standalone mode.
+    pub fn gateway(&self) -> Result<Option<&GatewayConfig>, ConfigError> {
+        let loaded = self
+            .gateway
+            .get_or_init(|| GatewayConfig::load(self.settings));
+        loaded.as_ref().map(Option::as_ref).map_err(Clone::clone)
+    }
+
+    /// Where the Worker's own routes live: `""` in standalone mode, `AUTH_PREFIX` in gateway
+    /// mode (an invalid gateway setting is reported by the router before any route runs).
+    pub fn auth_prefix(&self) -> &str {
+        match self.gateway() {
+            Ok(Some(gateway)) => &gateway.auth_prefix,
+            _ => "",
+        }
+    }
+
     /// The relying party's client description (`WEBEX_*`, `REDIRECT_URI`).
     pub fn client(&self) -> Result<&Client, ConfigError> {
-        let loaded = self
-            .client
-            .get_or_init(|| load_client(self.settings, self.origin));
+        let loaded = self.client.get_or_init(|| {
+            let gateway = self.gateway()?;
+            let mut client = load_client(self.settings, self.origin, self.auth_prefix())?;
+            // An organisation rule needs Webex's people API, which needs its own scope.
+            if gateway.is_some_and(|g| g.policy.needs_org())
+                && !client.scopes.split(' ').any(|s| s == PEOPLE_SCOPE)
+            {
+                client.scopes = format!("{} {PEOPLE_SCOPE}", client.scopes);
+            }
+            Ok(client)
+        });
         loaded.as_ref().map_err(Clone::clone)
     }
 
@@ -92,7 +125,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(setting: &'static str, problem: impl Into<String>) -> Self {
         Self {
             setting,
             problem: problem.into(),
@@ -100,14 +133,23 @@ impl ConfigError {
     }
 }
 
+/// The scope that lets the Worker read the person's organisation (`GET /v1/people/me`).
+pub const PEOPLE_SCOPE: &str = "spark:people_read";
+
 /// The relying party's client description from the `WEBEX_*` settings and `REDIRECT_URI`.
-/// `origin` is this Worker's origin (scheme://host[:port]), the default redirect base.
-pub fn load_client(settings: &dyn Settings, origin: &str) -> Result<Client, ConfigError> {
-    let redirect_default = format!("{origin}/oauth");
+/// `origin` is this Worker's origin (scheme://host[:port]); with `prefix` (`AUTH_PREFIX` in
+/// gateway mode, else empty) it makes the default redirect URI.
+pub fn load_client(
+    settings: &dyn Settings,
+    origin: &str,
+    prefix: &str,
+) -> Result<Client, ConfigError> {
+    let callback_path = format!("{prefix}/oauth");
+    let redirect_default = format!("{origin}{callback_path}");
     Ok(Client {
         client_id: required(settings, "WEBEX_CLIENT_ID")?,
         client_secret: required(settings, "WEBEX_CLIENT_SECRET")?,
-        redirect_uri: redirect_uri(settings, &redirect_default)?,
+        redirect_uri: redirect_uri(settings, &redirect_default, &callback_path)?,
         authorize_url: endpoint(settings, "WEBEX_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL)?,
         token_url: endpoint(settings, "WEBEX_TOKEN_URL", DEFAULT_TOKEN_URL)?,
         userinfo_url: endpoint(settings, "WEBEX_USERINFO_URL", DEFAULT_USERINFO_URL)?,
@@ -118,20 +160,25 @@ pub fn load_client(settings: &dyn Settings, origin: &str) -> Result<Client, Conf
     })
 }
 
-/// The callback is served at `/oauth`: a redirect URI elsewhere would send every login to a
-/// 404, so it is refused with the setting named instead.
-fn redirect_uri(settings: &dyn Settings, default: &str) -> Result<HttpUrl, ConfigError> {
+/// The callback is served at `callback_path` (`/oauth`, or `/_auth/oauth` in gateway mode): a
+/// redirect URI elsewhere would send every login to a 404 (or to the origin), so it is refused
+/// with the setting named instead.
+fn redirect_uri(
+    settings: &dyn Settings,
+    default: &str,
+    callback_path: &str,
+) -> Result<HttpUrl, ConfigError> {
     let url = endpoint(settings, "REDIRECT_URI", default)?;
-    if url.path() != "/oauth" {
+    if url.path() != callback_path {
         return Err(ConfigError::new(
             "REDIRECT_URI",
-            "must end in /oauth, where this Worker serves the callback",
+            format!("must end in {callback_path}, where this Worker serves the callback"),
         ));
     }
     Ok(url)
 }
 
-fn optional(settings: &dyn Settings, name: &str) -> Option<String> {
+pub(crate) fn optional(settings: &dyn Settings, name: &str) -> Option<String> {
     settings
         .get(name)
         .map(|v| v.trim().to_owned())
@@ -143,7 +190,7 @@ fn required(settings: &dyn Settings, name: &'static str) -> Result<String, Confi
 }
 
 /// `https://` anywhere; plain `http://` only for a provider or Worker on this machine.
-fn endpoint(
+pub(crate) fn endpoint(
     settings: &dyn Settings,
     name: &'static str,
     default: &str,
@@ -259,7 +306,7 @@ pub(crate) mod tests {
 
     #[test]
     fn defaults_point_at_webex() {
-        let config = load_client(&minimal(), "https://login.example.com").unwrap();
+        let config = load_client(&minimal(), "https://login.example.com", "").unwrap();
         assert_eq!(
             config.redirect_uri.as_str(),
             "https://login.example.com/oauth"
@@ -275,7 +322,9 @@ pub(crate) mod tests {
         let mut s = minimal();
         s.0.remove("WEBEX_CLIENT_ID");
         assert_eq!(
-            load_client(&s, "https://x.example").unwrap_err().setting,
+            load_client(&s, "https://x.example", "")
+                .unwrap_err()
+                .setting,
             "WEBEX_CLIENT_ID"
         );
     }
@@ -285,7 +334,9 @@ pub(crate) mod tests {
         let mut s = minimal();
         s.0.insert("WEBEX_CLIENT_SECRET", "  ".into());
         assert_eq!(
-            load_client(&s, "https://x.example").unwrap_err().setting,
+            load_client(&s, "https://x.example", "")
+                .unwrap_err()
+                .setting,
             "WEBEX_CLIENT_SECRET"
         );
     }
@@ -297,25 +348,27 @@ pub(crate) mod tests {
             "WEBEX_TOKEN_URL",
             "http://127.0.0.1:9400/v1/access_token".into(),
         );
-        assert!(load_client(&s, "https://x.example").is_ok());
+        assert!(load_client(&s, "https://x.example", "").is_ok());
         s.0.insert("WEBEX_TOKEN_URL", "http://evil.example/token".into());
         assert_eq!(
-            load_client(&s, "https://x.example").unwrap_err().setting,
+            load_client(&s, "https://x.example", "")
+                .unwrap_err()
+                .setting,
             "WEBEX_TOKEN_URL"
         );
-        assert!(load_client(&minimal(), "http://example.com").is_err());
-        assert!(load_client(&minimal(), "http://localhost:8787").is_ok());
+        assert!(load_client(&minimal(), "http://example.com", "").is_err());
+        assert!(load_client(&minimal(), "http://localhost:8787", "").is_ok());
         s.0.insert(
             "WEBEX_TOKEN_URL",
             "http://[::1]:9400/v1/access_token".into(),
         );
-        assert!(load_client(&s, "http://[::1]:8787").is_ok());
+        assert!(load_client(&s, "http://[::1]:8787", "").is_ok());
         s.0.insert(
             "WEBEX_TOKEN_URL",
             "http://[::2]:9400/v1/access_token".into(),
         );
-        assert!(load_client(&s, "https://x.example").is_err());
-        assert!(load_client(&minimal(), "http://[::2]:8787").is_err());
+        assert!(load_client(&s, "https://x.example", "").is_err());
+        assert!(load_client(&minimal(), "http://[::2]:8787", "").is_err());
     }
 
     #[test]
@@ -323,7 +376,9 @@ pub(crate) mod tests {
         let mut s = minimal();
         s.0.insert("WEBEX_SCOPES", "email profile".into());
         assert_eq!(
-            load_client(&s, "https://x.example").unwrap_err().setting,
+            load_client(&s, "https://x.example", "")
+                .unwrap_err()
+                .setting,
             "WEBEX_SCOPES"
         );
     }
@@ -335,7 +390,7 @@ pub(crate) mod tests {
             "WEBEX_ISSUERS",
             " https://a.example/idb , https://b.example/idb,".into(),
         );
-        let config = load_client(&s, "https://x.example").unwrap();
+        let config = load_client(&s, "https://x.example", "").unwrap();
         assert_eq!(
             config.issuers,
             vec!["https://a.example/idb", "https://b.example/idb"]
@@ -347,11 +402,11 @@ pub(crate) mod tests {
         let mut s = minimal();
         s.0.insert("WEBEX_TOKEN_AUTH", "client_secret_post".into());
         assert_eq!(
-            load_client(&s, "https://x.example").unwrap().token_auth,
+            load_client(&s, "https://x.example", "").unwrap().token_auth,
             TokenAuth::ClientSecretPost
         );
         s.0.insert("WEBEX_TOKEN_AUTH", "private_key_jwt".into());
-        assert!(load_client(&s, "https://x.example").is_err());
+        assert!(load_client(&s, "https://x.example", "").is_err());
     }
 
     #[test]
@@ -393,7 +448,7 @@ pub(crate) mod tests {
 
     #[test]
     fn debug_redacts_the_secret() {
-        let config = load_client(&minimal(), "https://x.example").unwrap();
+        let config = load_client(&minimal(), "https://x.example", "").unwrap();
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 }

@@ -84,7 +84,7 @@ fn named<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
 
 /// Only SP and HTAB: `str::trim` would also strip Unicode spaces, which is exactly how a
 /// look-alike name would pass for ours.
-fn trim_sp_htab(s: &str) -> &str {
+pub fn trim_sp_htab(s: &str) -> &str {
     let bytes = s.as_bytes();
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());

@@ -64,6 +64,16 @@ pub enum AppError {
     SessionEnded(SessionEndCause),
     /// A state-changing request from another site.
     CrossSite,
+    /// Gateway mode: signed in, but the access policy does not admit this account.
+    PolicyDenied {
+        account: String,
+    },
+    /// Gateway mode: the upstream could not be reached (or answered nothing usable).
+    UpstreamUnreachable,
+    /// Gateway mode: the upstream did not answer in time.
+    UpstreamTimeout,
+    /// Gateway mode: the platform could not sign the identity assertion.
+    AssertionFailed,
     /// Too many logins started from this client address in the rate limit's period.
     RateLimited,
     NotFound,
@@ -117,6 +127,12 @@ impl AppError {
             Self::Provider(e) => shown(502, e.code(), PROVIDER_ANSWER),
             Self::SessionEnded(cause) => shown(401, cause.code(), "Please sign in again"),
             Self::CrossSite => shown(403, "cross_site_request", "Request refused"),
+            Self::PolicyDenied { .. } => shown(403, "policy_denied", "Access denied"),
+            Self::UpstreamUnreachable => {
+                shown(502, "upstream_unreachable", "The site is unavailable")
+            }
+            Self::UpstreamTimeout => shown(504, "upstream_timeout", "The site is unavailable"),
+            Self::AssertionFailed => shown(500, "assertion_failed", UNAVAILABLE),
             Self::RateLimited => shown(429, "rate_limited", "Too many sign-in attempts"),
             Self::NotFound => shown(404, "not_found", "Page not found"),
             Self::MethodNotAllowed => shown(405, "method_not_allowed", "Method not allowed"),
@@ -186,6 +202,11 @@ impl AppError {
                 "Webex returned a profile for a different user than the one who signed in.".into()
             }
             Self::Provider(ProviderError::Userinfo(_)) => "Webex's profile service answered with an error or an unreadable response.".into(),
+            Self::Provider(ProviderError::People(_)) => "Webex did not say which organisation your account belongs to, which this site needs to let you in.".into(),
+            Self::PolicyDenied { account } => format!("The account {account} is not allowed to use this site. Sign out, then sign in with another account."),
+            Self::UpstreamUnreachable => "The site behind this sign-in could not be reached. Please try again in a moment.".into(),
+            Self::UpstreamTimeout => "The site behind this sign-in did not answer in time. Please try again.".into(),
+            Self::AssertionFailed => "The server could not sign your identity for the site. Please try again.".into(),
             Self::SessionEnded(_) => {
                 "Your session could not be renewed with Webex, so it has ended. Sign in again to continue.".into()
             }

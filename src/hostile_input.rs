@@ -159,7 +159,7 @@ proptest! {
         let hostile = format!("<script>{marker}</script>\"'&");
         claims.insert("name".into(), Value::from(hostile.clone()));
         let session = SessionRecord::new("u1".into(), claims.clone(), claims, crate::session::record::tests::tokens(), &crate::session::record::tests::POLICY, 0);
-        let page = pages::profile(&session, &crate::session::record::tests::POLICY);
+        let page = pages::profile(&session, &crate::session::record::tests::POLICY, "");
         prop_assert!(!page.contains("<script>"));
         let escaped = format!("&lt;script&gt;{marker}&lt;/script&gt;");
         prop_assert!(page.contains(&escaped));

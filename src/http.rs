@@ -17,6 +17,28 @@ pub struct Incoming {
     pub sec_fetch_site: Option<String>,
     /// `CF-Connecting-IP`: the client's address, set by Cloudflare (and by `wrangler dev`).
     pub client_ip: Option<String>,
+    /// `Sec-Fetch-Mode` (Fetch Metadata): `navigate` for a page load.
+    pub sec_fetch_mode: Option<String>,
+    /// `Accept`, for telling a page load from an API call where Fetch Metadata is missing.
+    pub accept: Option<String>,
+}
+
+impl Incoming {
+    /// A browser loading a page (so a redirect to sign in makes sense), as opposed to a script
+    /// or an API client (which gets a 401 it can act on, never a redirect that ends in a CORS
+    /// error). Fetch Metadata decides when present; otherwise `Accept` asking for HTML.
+    pub fn is_navigation(&self) -> bool {
+        if !matches!(self.method.as_str(), "GET" | "HEAD") {
+            return false;
+        }
+        match self.sec_fetch_mode.as_deref() {
+            Some(mode) => mode == "navigate",
+            None => self
+                .accept
+                .as_deref()
+                .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/html")),
+        }
+    }
 }
 
 /// A response plus the reason code that the request log carries.
@@ -28,6 +50,9 @@ pub struct Reply {
     pub reason: &'static str,
     /// Something the operator should see although the request succeeded (logged).
     pub warning: Option<&'static str>,
+    /// Gateway mode: the upstream's response (kept by the platform) is the answer; `headers`
+    /// are added to it and `body` is unused.
+    pub forwarded: bool,
 }
 
 impl Reply {
@@ -41,7 +66,37 @@ impl Reply {
             body,
             reason: "ok",
             warning: None,
+            forwarded: false,
         }
+    }
+
+    /// The upstream's response, passed on as the origin sent it (none of our page headers).
+    pub fn forwarded(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+            reason: "forwarded",
+            warning: None,
+            forwarded: true,
+        }
+    }
+
+    /// A JSON document anyone may cache for a while (the assertion keys).
+    pub fn public_json(body: String, max_age_secs: u32) -> Self {
+        Self::new(
+            200,
+            vec![
+                ("Content-Type", "application/json".into()),
+                ("Cache-Control", format!("public, max-age={max_age_secs}")),
+            ],
+            body,
+        )
+    }
+
+    /// A response without a body (forward-auth answers).
+    pub fn empty(status: u16) -> Self {
+        Self::new(status, Vec::new(), String::new()).no_store()
     }
 
     /// An HTML page.

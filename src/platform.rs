@@ -7,6 +7,7 @@
 
 use futures_util::future::LocalBoxFuture;
 
+use crate::oidc::es256::SignEs256;
 use crate::oidc::jwks::VerifyRs256;
 use crate::oidc::outbound::{OutboundRequest, OutboundResponse, TransportError};
 
@@ -30,6 +31,39 @@ pub trait KeyValueStore {
 pub trait Platform {
     type Kv: KeyValueStore;
     type Http: HttpClient;
+    type Upstream: Upstream;
+}
+
+/// How the gateway forwards a request: the incoming request's method and body go as they are
+/// (streamed by the platform, never buffered); this decides everything else.
+#[derive(Debug, Clone)]
+pub struct ForwardPlan {
+    /// The absolute URL to send it to (the upstream origin, the request's path and query).
+    pub url: String,
+    /// Through the `UPSTREAM` service binding instead of `fetch`.
+    pub via_binding: bool,
+    /// Incoming headers not forwarded, by lower-case name (identity headers a client may not
+    /// set, our cookies' header).
+    pub drop_header: fn(&str) -> bool,
+    /// Headers set on the forwarded request (replacing any of the same name).
+    pub set_headers: Vec<(&'static str, String)>,
+    /// `Set-Cookie` values of the upstream's response that are not passed on.
+    pub drop_set_cookie: fn(&str) -> bool,
+}
+
+/// The upstream answered: its status (the platform keeps the body and headers and streams
+/// them back itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forwarded {
+    pub status: u16,
+}
+
+/// The origin (or Worker) behind the gateway.
+#[allow(async_fn_in_trait)]
+pub trait Upstream {
+    /// Forwards the request being served, following no redirect: a 3xx goes back to the
+    /// client as the origin sent it.
+    async fn forward(&self, plan: ForwardPlan) -> Result<Forwarded, TransportError>;
 }
 
 #[allow(async_fn_in_trait)]
@@ -65,12 +99,13 @@ pub trait RateLimiter {
     fn limit<'a>(&'a self, key: &'a str) -> LocalBoxFuture<'a, RateLimit>;
 }
 
-/// The cryptography the Worker borrows from its platform: RS256 signature checks (the
-/// protocol core's [`VerifyRs256`]) and AES-256-GCM for records at rest. The Worker hands both
+/// The cryptography the Worker borrows from its platform: RS256 signature checks and ES256
+/// signatures (the protocol core's [`VerifyRs256`], [`SignEs256`]) and AES-256-GCM for
+/// records at rest. The Worker hands both
 /// to the runtime's WebCrypto (native code; imported RSA keys are kept for the isolate); tests
 /// use the RustCrypto crates. Boxed futures keep this usable as a trait object, so routes do
 /// not grow another type parameter.
-pub trait Crypto: VerifyRs256 {
+pub trait Crypto: VerifyRs256 + SignEs256 {
     /// `ciphertext || tag` (16 bytes), or `None` if the platform failed.
     fn aes256gcm_seal<'a>(
         &'a self,

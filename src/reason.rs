@@ -26,3 +26,13 @@ pub const SESSION_COOKIE_AMBIGUOUS: &str = "session_cookie_ambiguous";
 pub const SESSION_UNKNOWN: &str = "session_unknown";
 /// No session cookie.
 pub const SIGNED_OUT: &str = "signed_out";
+/// Gateway mode: a request was forwarded with the signed-in identity.
+pub const FORWARDED: &str = "forwarded";
+/// Gateway mode: a request to a public path was forwarded without identity.
+pub const FORWARDED_PUBLIC: &str = "forwarded_public";
+/// Gateway mode: signed out; a page load was sent to sign in, an API call got a 401.
+pub const SIGN_IN_REQUIRED: &str = "sign_in_required";
+/// Gateway mode: forward-auth admitted the request.
+pub const CHECK_ALLOWED: &str = "check_allowed";
+/// Gateway mode: the assertion keys were served.
+pub const JWKS: &str = "jwks";

@@ -9,10 +9,13 @@ use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 
+use crate::oidc::es256::{EcSigningKey, SignEs256};
 use crate::oidc::jwks::{RsaPublicKey, VerifyRs256};
 use crate::platform::Crypto;
 
 thread_local! {
+    /// The gateway's ES256 signing key, imported once per isolate (by `kid`).
+    static SIGNING: RefCell<Option<(String, web_sys::CryptoKey)>> = const { RefCell::new(None) };
     /// WebCrypto handles of the JWKS keys, imported once per isolate (by modulus).
     static IMPORTED: RefCell<Vec<(Vec<u8>, web_sys::CryptoKey)>> = const { RefCell::new(Vec::new()) };
 }
@@ -48,6 +51,65 @@ impl VerifyRs256 for WebCrypto {
                 .is_ok_and(|valid| valid.as_bool() == Some(true))
         })
     }
+}
+
+impl SignEs256 for WebCrypto {
+    fn sign_es256<'a>(
+        &'a self,
+        key: &'a EcSigningKey,
+        message: &'a [u8],
+    ) -> LocalBoxFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let handle = signing_key(key).await?;
+            let algorithm = js_sys::Object::new();
+            Reflect::set(&algorithm, &"name".into(), &"ECDSA".into()).ok()?;
+            Reflect::set(&algorithm, &"hash".into(), &"SHA-256".into()).ok()?;
+            let promise = subtle_crypto()?
+                .sign_with_object_and_u8_array(&algorithm, &handle, message)
+                .ok()?;
+            let signature = JsFuture::from(promise).await.ok()?;
+            Some(Uint8Array::new(&signature).to_vec())
+        })
+    }
+}
+
+/// `{ name: "ECDSA", namedCurve: "P-256" }`
+fn p256_algorithm() -> js_sys::Object {
+    let algorithm = js_sys::Object::new();
+    let _ = Reflect::set(&algorithm, &"name".into(), &"ECDSA".into());
+    let _ = Reflect::set(&algorithm, &"namedCurve".into(), &"P-256".into());
+    algorithm
+}
+
+/// The isolate's imported handle for the signing key, imported (sign only) on first use and
+/// again when the key changes.
+async fn signing_key(key: &EcSigningKey) -> Option<web_sys::CryptoKey> {
+    let cached = SIGNING.with(|slot| {
+        slot.borrow()
+            .as_ref()
+            .filter(|(kid, _)| *kid == key.public.kid)
+            .map(|(_, handle)| handle.clone())
+    });
+    if cached.is_some() {
+        return cached;
+    }
+    let jwk = js_sys::Object::new();
+    for (name, value) in [
+        ("kty", "EC".to_owned()),
+        ("crv", "P-256".to_owned()),
+        ("x", Base64UrlUnpadded::encode_string(&key.public.x)),
+        ("y", Base64UrlUnpadded::encode_string(&key.public.y)),
+        ("d", Base64UrlUnpadded::encode_string(key.d())),
+    ] {
+        Reflect::set(&jwk, &name.into(), &value.into()).ok()?;
+    }
+    let usages = js_sys::Array::of1(&"sign".into());
+    let promise = subtle_crypto()?
+        .import_key_with_object("jwk", &jwk, &p256_algorithm(), false, &usages)
+        .ok()?;
+    let handle: web_sys::CryptoKey = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    SIGNING.with(|slot| *slot.borrow_mut() = Some((key.public.kid.clone(), handle.clone())));
+    Some(handle)
 }
 
 impl Crypto for WebCrypto {

@@ -16,4 +16,8 @@ impl Settings for WorkerSettings<'_> {
             .ok()
             .and_then(|value| value.as_string())
     }
+
+    fn has_binding(&self, name: &str) -> bool {
+        Reflect::get(self.0, &JsValue::from_str(name)).is_ok_and(|value| value.is_object())
+    }
 }

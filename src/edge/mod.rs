@@ -9,6 +9,7 @@ mod fetch;
 mod kv;
 mod rate_limit;
 mod timer;
+mod upstream;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -19,6 +20,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 use crate::error::AppError;
+use crate::gateway::settings::UPSTREAM_BINDING;
 use crate::http::{split_request_url, Incoming, Reply};
 use crate::platform::Platform;
 use crate::provider_api::KeyCache;
@@ -30,6 +32,7 @@ use self::fetch::WorkersFetch;
 use self::kv::{WorkersKv, KV_BINDING};
 use self::rate_limit::{WorkersRateLimiter, LOGIN_RATE_LIMITER_BINDING};
 use self::timer::WorkersTimer;
+use self::upstream::WorkersUpstream;
 
 /// The runtime's bindings as the app's platform.
 struct Workers<'a>(std::marker::PhantomData<&'a ()>);
@@ -37,6 +40,7 @@ struct Workers<'a>(std::marker::PhantomData<&'a ()>);
 impl<'a> Platform for Workers<'a> {
     type Kv = WorkersKv<'a>;
     type Http = WorkersFetch<'a>;
+    type Upstream = WorkersUpstream<'a>;
 }
 
 thread_local! {
@@ -55,15 +59,18 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> 
     let incoming = incoming(&req);
     let request_id = header(&req.headers(), "cf-ray").unwrap_or_else(local_request_id);
     let usage = Usage::default();
-    let kv = Reflect::get(&env, &JsValue::from_str(KV_BINDING)).unwrap_or(JsValue::UNDEFINED);
+    let binding =
+        |name: &str| Reflect::get(&env, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+    let upstream = WorkersUpstream::new(&req, binding(UPSTREAM_BINDING), &usage);
+    let kv = binding(KV_BINDING);
     let reply = if kv.is_object() {
         let keys = KEYS.with(Rc::clone);
         let refreshing = REFRESHING.with(Rc::clone);
-        let limiter = Reflect::get(&env, &JsValue::from_str(LOGIN_RATE_LIMITER_BINDING))
-            .unwrap_or(JsValue::UNDEFINED);
+        let limiter = binding(LOGIN_RATE_LIMITER_BINDING);
         let bindings = Bindings::<Workers> {
             kv: &WorkersKv { kv, usage: &usage },
             http: &WorkersFetch { usage: &usage },
+            upstream: &upstream,
             timer: &WorkersTimer,
             crypto: &WebCrypto,
             login_limiter: &WorkersRateLimiter(limiter),
@@ -74,14 +81,24 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> 
         };
         routes::handle(&incoming, &Context::new(bindings, &incoming.origin)).await
     } else {
-        let missing = routes::error_reply(&AppError::Config(crate::config::ConfigError {
-            setting: "AUTH_KV (KV namespace binding)",
-            problem: "is not bound in wrangler.toml".into(),
-        }));
+        let missing = routes::error_reply(
+            &AppError::Config(crate::config::ConfigError {
+                setting: "AUTH_KV (KV namespace binding)",
+                problem: "is not bound in wrangler.toml".into(),
+            }),
+            "",
+        );
         routes::with_transport_security(&incoming, missing)
     };
     let duration_ms = (js_sys::Date::now() as u64).saturating_sub(started);
     log_line(&incoming, &reply, &request_id, duration_ms, &usage);
+    if reply.forwarded {
+        return match upstream.response(&reply.headers) {
+            Some(response) => Ok(response.into()),
+            None => into_response(routes::error_reply(&AppError::UpstreamUnreachable, ""))
+                .map(JsValue::from),
+        };
+    }
     into_response(reply).map(JsValue::from)
 }
 
@@ -103,6 +120,8 @@ fn incoming(req: &web_sys::Request) -> Incoming {
         origin_header: header(&headers, "origin"),
         sec_fetch_site: header(&headers, "sec-fetch-site"),
         client_ip: header(&headers, "cf-connecting-ip"),
+        sec_fetch_mode: header(&headers, "sec-fetch-mode"),
+        accept: header(&headers, "accept"),
     }
 }
 

@@ -32,8 +32,9 @@ fn layout(title: &str, content: Markup) -> String {
     .into_string()
 }
 
-/// The signed-out page; `just_left` after a logout.
-pub fn login(just_left: bool) -> String {
+/// The signed-out page; `just_left` after a logout. `base` is where the Worker's own routes
+/// live: empty in standalone mode, `AUTH_PREFIX` in gateway mode.
+pub fn login(base: &str, just_left: bool) -> String {
     layout(
         "Sign in",
         html! {
@@ -45,13 +46,13 @@ pub fn login(just_left: bool) -> String {
                     h1 { "Welcome" }
                     p { "Sign in with your Webex account to continue." }
                 }
-                a.button href="/login" { "Sign in with Webex" }
+                a.button href={ (base) "/login" } { "Sign in with Webex" }
             }
         },
     )
 }
 
-pub fn profile(session: &SessionRecord, policy: &SessionPolicy) -> String {
+pub fn profile(session: &SessionRecord, policy: &SessionPolicy, base: &str) -> String {
     let display_name = display_name(session);
     layout(
         "Your profile",
@@ -65,10 +66,10 @@ pub fn profile(session: &SessionRecord, policy: &SessionPolicy) -> String {
                     }
                 }
                 div.actions {
-                    form method="post" action="/refresh" {
+                    form method="post" action={ (base) "/refresh" } {
                         button.button.secondary type="submit" { "Refresh profile" }
                     }
-                    form method="post" action="/logout" {
+                    form method="post" action={ (base) "/logout" } {
                         button.button.secondary type="submit" { "Sign out" }
                     }
                 }
@@ -102,7 +103,7 @@ fn display_name(session: &SessionRecord) -> String {
         .collect()
 }
 
-pub fn error(err: &AppError) -> String {
+pub fn error(err: &AppError, base: &str) -> String {
     layout(
         err.title(),
         html! {
@@ -113,7 +114,13 @@ pub fn error(err: &AppError) -> String {
                     p.detail { "Webex said: " (description) }
                 }
                 p.detail { "Reason code: " code { (err.reason()) } }
-                a.button href="/login" { "Start again" }
+                @if matches!(err, AppError::PolicyDenied { .. }) {
+                    form method="post" action={ (base) "/logout" } {
+                        button.button type="submit" { "Sign out" }
+                    }
+                } @else {
+                    a.button href={ (base) "/login" } { "Start again" }
+                }
             }
         },
     )
@@ -140,7 +147,7 @@ mod tests {
     }
 
     fn profile_of(session: &SessionRecord) -> String {
-        profile(session, &POLICY)
+        profile(session, &POLICY, "")
     }
 
     #[test]
@@ -180,7 +187,7 @@ mod tests {
                 description: Some("<img src=x onerror=alert(1)>".into()),
             },
         );
-        let page = error(&err);
+        let page = error(&err, "");
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(!page.contains("<img"));
         assert!(page.contains("Start again"));
@@ -189,9 +196,33 @@ mod tests {
 
     #[test]
     fn login_page_links_to_login() {
-        let page = login(false);
-        assert!(login(true).contains("You are signed out"));
+        let page = login("", false);
+        assert!(login("", true).contains("You are signed out"));
         assert!(page.contains("href=\"/login\""));
         assert!(page.contains("Sign in with Webex"));
+    }
+
+    #[test]
+    fn in_gateway_mode_every_link_and_form_is_under_the_prefix() {
+        assert!(login("/_auth", false).contains("href=\"/_auth/login\""));
+        let page = profile(&session_with("Ada"), &POLICY, "/_auth");
+        assert!(page.contains("action=\"/_auth/refresh\""));
+        assert!(page.contains("action=\"/_auth/logout\""));
+        assert!(error(&AppError::NotFound, "/_auth").contains("href=\"/_auth/login\""));
+        let denied = error(
+            &AppError::PolicyDenied {
+                account: "<b>eve@example.org</b>".into(),
+            },
+            "/_auth",
+        );
+        assert!(
+            denied.contains("action=\"/_auth/logout\""),
+            "offers sign-out"
+        );
+        assert!(
+            denied.contains("&lt;b&gt;eve@example.org&lt;/b&gt;"),
+            "names the account, escaped"
+        );
+        assert!(!denied.contains("Start again"));
     }
 }

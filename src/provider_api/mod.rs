@@ -3,11 +3,13 @@
 //! `HttpClient`; building requests and reading answers is the protocol core's (`oidc`).
 
 mod key_cache;
+pub mod people;
 
 use serde_json::{Map, Value};
 
 use crate::oidc::authorization_response::AuthorizationCode;
 use crate::oidc::client::Client;
+use crate::oidc::http_url::HttpUrl;
 use crate::oidc::id_token::{
     Expectations, IdTokenError, NonceRule, UnverifiedIdToken, VerifiedIdToken,
 };
@@ -26,6 +28,7 @@ pub enum ProviderError {
     Jwks(JwksError),
     IdToken(IdTokenError),
     Userinfo(UserinfoError),
+    People(people::PeopleError),
 }
 
 impl ProviderError {
@@ -36,6 +39,7 @@ impl ProviderError {
             Self::Jwks(e) => e.code(),
             Self::IdToken(e) => e.code(),
             Self::Userinfo(e) => e.code(),
+            Self::People(e) => e.code(),
         }
     }
 }
@@ -53,6 +57,11 @@ impl From<JwksError> for ProviderError {
 impl From<IdTokenError> for ProviderError {
     fn from(e: IdTokenError) -> Self {
         Self::IdToken(e)
+    }
+}
+impl From<people::PeopleError> for ProviderError {
+    fn from(e: people::PeopleError) -> Self {
+        Self::People(e)
     }
 }
 impl From<UserinfoError> for ProviderError {
@@ -124,6 +133,17 @@ impl<H: HttpClient> Provider<'_, H> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The person's Webex organisation id (`GET /v1/people/me` at `url`).
+    pub async fn fetch_org_id(
+        &self,
+        url: &HttpUrl,
+        access_token: &AccessToken,
+    ) -> Result<String, ProviderError> {
+        let response = self.http.send(people::request(url, access_token)).await;
+        let response = response.map_err(people::PeopleError::Transport)?;
+        people::parse_org_id(&response).map_err(ProviderError::People)
     }
 
     /// UserInfo for the verified subject (OIDC Core §5.3).

@@ -27,7 +27,7 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Reply 
     let before = pending.keys().len();
     let reply = run(req, ctx, &mut pending, ambiguous)
         .await
-        .unwrap_or_else(|err| error_reply(&err));
+        .unwrap_or_else(|err| error_reply(&err, ctx.config.auth_prefix()));
     if pending.keys().len() == before {
         return reply;
     }
@@ -80,7 +80,15 @@ async fn complete<P: Platform>(
         .fetch_userinfo(&tokens.access_token, id_token.subject())
         .await?;
 
-    let record = SessionRecord::new(
+    let org_id = match ctx.config.gateway()? {
+        Some(gateway) if gateway.policy.needs_org() => Some(
+            provider
+                .fetch_org_id(&gateway.people_url, &tokens.access_token)
+                .await?,
+        ),
+        _ => None,
+    };
+    let mut record = SessionRecord::new(
         id_token.subject().to_owned(),
         id_token.claims().clone(),
         userinfo,
@@ -88,6 +96,7 @@ async fn complete<P: Platform>(
         sessions.policy,
         ctx.now,
     );
+    record.org_id = org_id;
     // A new id at every login (no fixation); the browser's previous session goes away.
     let cookie = SessionCookie::generate()?;
     sessions.store(&cookie, &record).await?;

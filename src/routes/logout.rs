@@ -21,11 +21,11 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
         Ok(Some(url)) => Reply::redirect(url.as_str())
             .no_store()
             .with_reason(reason::LOGGED_OUT),
-        Ok(None) => Reply::redirect("/?signed_out")
+        Ok(None) => Reply::redirect(&format!("{}/?signed_out", ctx.config.auth_prefix()))
             .no_store()
             .with_reason(reason::LOGGED_OUT),
         // Signed out here all the same: the page names the setting, and the cookie goes.
-        Err(err) => super::error_reply(&err.into()),
+        Err(err) => super::error_reply(&err.into(), ctx.config.auth_prefix()),
     };
     Ok(reply.with_cookie(clear_cookie()))
 }

@@ -12,10 +12,11 @@ use crate::session::ticket::{clear_cookie, Lookup, WriteBack};
 
 pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
     let sessions = ctx.sessions()?;
+    let base = ctx.config.auth_prefix();
     let reply = match sessions.lookup(&req.cookie_header).await {
         Ok(Lookup::Active(mut active)) => {
             if let Ok(WriteBack::Ended) = sessions.touch_if_due(&mut active).await {
-                return Ok(unauthenticated().with_cookie(clear_cookie()));
+                return Ok(unauthenticated(base).with_cookie(clear_cookie()));
             }
             let record = &active.record;
             let body = json!({
@@ -30,9 +31,11 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
             });
             Reply::json(200, body.to_string()).with_reason(reason::ME)
         }
-        Ok(Lookup::SignedOut) => unauthenticated(),
-        Ok(Lookup::Ambiguous) => unauthenticated().with_reason(reason::SESSION_COOKIE_AMBIGUOUS),
-        Ok(Lookup::Gone) => unauthenticated().with_cookie(clear_cookie()),
+        Ok(Lookup::SignedOut) => unauthenticated(base),
+        Ok(Lookup::Ambiguous) => {
+            unauthenticated(base).with_reason(reason::SESSION_COOKIE_AMBIGUOUS)
+        }
+        Ok(Lookup::Gone) => unauthenticated(base).with_cookie(clear_cookie()),
         Err(err) => {
             let reason = AppError::from(err).reason();
             Reply::json(503, json!({"error": "unavailable"}).to_string()).with_reason(reason)
@@ -41,10 +44,10 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
     Ok(reply)
 }
 
-fn unauthenticated() -> Reply {
+fn unauthenticated(base: &str) -> Reply {
     Reply::json(
         401,
-        json!({"error": "unauthenticated", "login": "/login"}).to_string(),
+        json!({"error": "unauthenticated", "login": format!("{base}/login")}).to_string(),
     )
     .with_header("WWW-Authenticate", "Cookie realm=\"Login with Webex\"")
     .with_reason(reason::SIGNED_OUT)

@@ -24,6 +24,8 @@ pub use in_flight::InFlightRefreshes;
 pub struct Context<'a, P: Platform> {
     pub kv: &'a P::Kv,
     pub http: &'a P::Http,
+    /// Gateway mode: the origin behind the gateway.
+    pub upstream: &'a P::Upstream,
     pub timer: &'a dyn Timer,
     pub crypto: &'a dyn Crypto,
     /// Limits `GET /login` per client address.
@@ -41,6 +43,7 @@ pub struct Context<'a, P: Platform> {
 pub struct Bindings<'a, P: Platform> {
     pub kv: &'a P::Kv,
     pub http: &'a P::Http,
+    pub upstream: &'a P::Upstream,
     pub timer: &'a dyn Timer,
     pub crypto: &'a dyn Crypto,
     pub login_limiter: &'a dyn RateLimiter,
@@ -56,6 +59,7 @@ impl<'a, P: Platform> Context<'a, P> {
         Self {
             kv: bindings.kv,
             http: bindings.http,
+            upstream: bindings.upstream,
             timer: bindings.timer,
             crypto: bindings.crypto,
             login_limiter: bindings.login_limiter,
@@ -97,7 +101,8 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Reply 
     with_transport_security(req, reply)
 }
 
-/// The routes, each path once: its method and its handler.
+/// The Worker's own routes, each path once (below `AUTH_PREFIX` in gateway mode): its method
+/// and its handler.
 #[derive(Clone, Copy)]
 enum Route {
     Home,
@@ -106,10 +111,14 @@ enum Route {
     Me,
     Logout,
     Refresh,
+    /// Gateway mode: the keys that verify `Webex-Assertion`.
+    Jwks,
+    /// Gateway mode: forward-auth for a proxy in front of the origin.
+    Check,
 }
 
 impl Route {
-    fn at(path: &str) -> Option<Self> {
+    fn at(path: &str, gateway: bool) -> Option<Self> {
         Some(match path {
             "/" => Self::Home,
             "/login" => Self::Login,
@@ -117,34 +126,62 @@ impl Route {
             "/me" => Self::Me,
             "/logout" => Self::Logout,
             "/refresh" => Self::Refresh,
+            "/jwks.json" if gateway => Self::Jwks,
+            "/check" if gateway => Self::Check,
             _ => return None,
         })
     }
 
     fn method(self) -> &'static str {
         match self {
-            Self::Home | Self::Login | Self::Callback | Self::Me => "GET",
+            Self::Home | Self::Login | Self::Callback | Self::Me | Self::Jwks | Self::Check => {
+                "GET"
+            }
             Self::Logout | Self::Refresh => "POST",
         }
     }
 }
 
+/// The path below `prefix` (`/_auth` → `/`, `/_auth/login` → `/login`), or `None` outside it.
+fn below<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    match path.strip_prefix(prefix)? {
+        "" => Some("/"),
+        rest if rest.starts_with('/') => Some(rest),
+        _ => None,
+    }
+}
+
 async fn route<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Reply {
-    let Some(route) = Route::at(&req.path) else {
-        return error_reply(&AppError::NotFound);
+    let gateway = match ctx.config.gateway() {
+        Ok(gateway) => gateway,
+        Err(err) => return error_reply(&err.into(), ""),
+    };
+    let base = ctx.config.auth_prefix();
+    let path = match gateway {
+        None => req.path.as_str(),
+        Some(gateway) => match below(&req.path, base) {
+            Some(path) => path,
+            None => return crate::gateway::handle(req, ctx, gateway).await,
+        },
+    };
+    let Some(route) = Route::at(path, gateway.is_some()) else {
+        return error_reply(&AppError::NotFound, base);
     };
     if req.method != route.method() {
-        return error_reply(&AppError::MethodNotAllowed).with_header("Allow", route.method());
+        return error_reply(&AppError::MethodNotAllowed, base).with_header("Allow", route.method());
     }
-    let result = match route {
-        Route::Home => home::handle(req, ctx).await,
-        Route::Login => login::handle(req, ctx).await,
-        Route::Callback => return callback::handle(req, ctx).await,
-        Route::Me => me::handle(req, ctx).await,
-        Route::Logout => logout::handle(req, ctx).await,
-        Route::Refresh => refresh::handle(req, ctx).await,
+    let result = match (route, gateway) {
+        (Route::Home, _) => home::handle(req, ctx).await,
+        (Route::Login, _) => login::handle(req, ctx).await,
+        (Route::Callback, _) => return callback::handle(req, ctx).await,
+        (Route::Me, _) => me::handle(req, ctx).await,
+        (Route::Logout, _) => logout::handle(req, ctx).await,
+        (Route::Refresh, _) => refresh::handle(req, ctx).await,
+        (Route::Jwks, Some(gateway)) => Ok(crate::gateway::jwks(gateway)),
+        (Route::Check, Some(gateway)) => return crate::gateway::check(req, ctx, gateway).await,
+        (Route::Jwks | Route::Check, None) => Err(AppError::NotFound),
     };
-    result.unwrap_or_else(|err| error_reply(&err))
+    result.unwrap_or_else(|err| error_reply(&err, base))
 }
 
 /// Plain `http://` is served only on this machine (`wrangler dev`). Anywhere else the same URL
@@ -183,9 +220,10 @@ pub fn with_transport_security(req: &Incoming, reply: Reply) -> Reply {
     }
 }
 
-/// The one way an error becomes a response: status, page and log reason from the enum.
-pub fn error_reply(err: &AppError) -> Reply {
-    let reply = Reply::html(err.status(), pages::error(err))
+/// The one way an error becomes a response: status, page and log reason from the enum. `base`
+/// is where the Worker's own routes live (the page's links).
+pub fn error_reply(err: &AppError, base: &str) -> Reply {
+    let reply = Reply::html(err.status(), pages::error(err, base))
         .no_store()
         .with_reason(err.reason());
     match err.retry_after() {

@@ -10,6 +10,7 @@
 use super::{check_same_origin, error_reply, Context};
 use crate::error::{AppError, SessionEndCause};
 use crate::http::{Incoming, Reply};
+use crate::oidc::http_url::HttpUrl;
 use crate::oidc::id_token::{check_same_identity, NonceRule};
 use crate::oidc::userinfo::UserinfoError;
 use crate::platform::{HttpClient, KeyValueStore, Platform};
@@ -26,35 +27,44 @@ const WAIT_MAX_MILLIS: u32 = 45_000;
 pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
     check_same_origin(req)?;
     let sessions = ctx.sessions()?;
+    let home = format!("{}/", ctx.config.auth_prefix());
+    let home = home.as_str();
     let mut active = match sessions.lookup(&req.cookie_header).await? {
         Lookup::Active(active) => active,
-        Lookup::SignedOut => return Ok(Reply::redirect("/").with_reason(reason::SIGNED_OUT)),
+        Lookup::SignedOut => return Ok(Reply::redirect(home).with_reason(reason::SIGNED_OUT)),
         Lookup::Ambiguous => {
-            return Ok(Reply::redirect("/").with_reason(reason::SESSION_COOKIE_AMBIGUOUS))
+            return Ok(Reply::redirect(home).with_reason(reason::SESSION_COOKIE_AMBIGUOUS))
         }
-        Lookup::Gone => return Ok(session_gone()),
+        Lookup::Gone => return Ok(session_gone(home)),
     };
     let kv_key = active.cookie.id.kv_key();
     let Some(_turn) = ctx.refreshing.try_enter(&kv_key) else {
         wait_for_other_refresh(ctx, &kv_key).await;
-        return Ok(Reply::redirect("/")
+        return Ok(Reply::redirect(home)
             .no_store()
             .with_reason(reason::REFRESH_JOINED));
     };
     let provider = ctx.provider()?;
     let base = active.record.clone();
-    match refresh_profile(&provider, &mut active.record).await {
+    let people_url = match ctx.config.gateway()? {
+        Some(gateway) if gateway.policy.needs_org() => Some(&gateway.people_url),
+        _ => None,
+    };
+    match refresh_profile(&provider, people_url, &mut active.record).await {
         Ok(()) => {
             active.record.last_seen_at = ctx.now;
             let stored = sessions.write_back(&active.cookie, &base, &mut active.record);
             match stored.await? {
-                WriteBack::Stored => Ok(Reply::redirect("/")
+                WriteBack::Stored => Ok(Reply::redirect(home)
                     .no_store()
                     .with_reason(reason::PROFILE_REFRESHED)),
-                WriteBack::Ended => Ok(session_gone()),
+                WriteBack::Ended => Ok(session_gone(home)),
             }
         }
-        Err(Failure::Ends(cause)) => end_session(&sessions, &active.cookie, &base, cause).await,
+        Err(Failure::Ends(cause)) => {
+            let ended = end_session(&sessions, &active.cookie, &base, cause, home);
+            ended.await
+        }
         Err(Failure::Other(err)) => Err(err.into()),
     }
 }
@@ -72,8 +82,8 @@ impl From<ProviderError> for Failure {
 }
 
 /// The session ended while this request ran (or before): signed out, cookie cleared.
-fn session_gone() -> Reply {
-    Reply::redirect("/")
+fn session_gone(home: &str) -> Reply {
+    Reply::redirect(home)
         .with_cookie(clear_cookie())
         .no_store()
         .with_reason(reason::SESSION_UNKNOWN)
@@ -87,8 +97,11 @@ async fn wait_for_other_refresh<P: Platform>(ctx: &Context<'_, P>, kv_key: &str)
     }
 }
 
+/// Fresh userinfo (and, when a policy needs it, the organisation: a person admitted at login
+/// is checked again with what the provider says now).
 async fn refresh_profile<H: HttpClient>(
     provider: &Provider<'_, H>,
+    people_url: Option<&HttpUrl>,
     record: &mut SessionRecord,
 ) -> Result<(), Failure> {
     let mut refreshed = false;
@@ -105,6 +118,10 @@ async fn refresh_profile<H: HttpClient>(
         other => other?,
     };
     record.userinfo = userinfo;
+    if let Some(url) = people_url {
+        let token = &record.tokens.access_token;
+        record.org_id = Some(provider.fetch_org_id(url, token).await?);
+    }
     Ok(())
 }
 
@@ -153,16 +170,18 @@ async fn end_session<K: KeyValueStore>(
     cookie: &SessionCookie,
     base: &SessionRecord,
     cause: SessionEndCause,
+    home: &str,
 ) -> Result<Reply, AppError> {
     match sessions.read_live(cookie).await? {
-        None => return Ok(session_gone()),
+        None => return Ok(session_gone(home)),
         Some(current) if current.tokens.refresh_token != base.tokens.refresh_token => {
-            return Ok(Reply::redirect("/")
+            return Ok(Reply::redirect(home)
                 .no_store()
                 .with_reason(reason::REFRESH_SUPERSEDED));
         }
         Some(_) => {}
     }
     let clear = sessions.end(cookie).await?;
-    Ok(error_reply(&AppError::SessionEnded(cause)).with_cookie(clear))
+    let base = home.trim_end_matches('/');
+    Ok(error_reply(&AppError::SessionEnded(cause), base).with_cookie(clear))
 }

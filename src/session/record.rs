@@ -81,6 +81,10 @@ pub struct SessionRecord {
     pub expires_at: i64,
     /// Last activity, written back at most once per touch interval.
     pub last_seen_at: i64,
+    /// The Webex organisation (`GET /v1/people/me`), fetched only when an access policy
+    /// needs it (gateway mode with `ALLOWED_WEBEX_ORGS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
 }
 
 /// What a page view finds.
@@ -110,6 +114,7 @@ impl SessionRecord {
             created_at: now,
             expires_at: now.saturating_add(policy.ttl_secs),
             last_seen_at: now,
+            org_id: None,
         }
     }
 
@@ -144,6 +149,9 @@ impl SessionRecord {
         }
         if self.userinfo != base.userinfo {
             merged.userinfo = self.userinfo.clone();
+        }
+        if self.org_id != base.org_id {
+            merged.org_id = self.org_id.clone();
         }
         merged.last_seen_at = merged.last_seen_at.max(self.last_seen_at);
         merged

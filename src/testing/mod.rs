@@ -4,6 +4,7 @@
 pub mod kv;
 pub mod limiter;
 pub mod provider;
+pub mod upstream;
 
 use futures_util::future::LocalBoxFuture;
 
@@ -66,5 +67,22 @@ impl Crypto for RustCrypto {
             .decrypt(nonce.into(), payload)
             .ok();
         Box::pin(async move { opened })
+    }
+}
+
+/// ECDSA P-256 by the `p256` crate, as WebCrypto does it in the Worker (`r || s`).
+impl crate::oidc::es256::SignEs256 for RustCrypto {
+    fn sign_es256<'a>(
+        &'a self,
+        key: &'a crate::oidc::es256::EcSigningKey,
+        message: &'a [u8],
+    ) -> LocalBoxFuture<'a, Option<Vec<u8>>> {
+        use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+        let signed = SigningKey::from_bytes(key.d().into()).ok().map(|signer| {
+            Signer::<Signature>::sign(&signer, message)
+                .to_bytes()
+                .to_vec()
+        });
+        Box::pin(async move { signed })
     }
 }

@@ -25,6 +25,11 @@ pub struct FakeProvider {
     pub grants: RefCell<HashMap<String, Grant>>,
     /// The nonce of the latest authorization request (to look for it in KV dumps).
     pub last_nonce: RefCell<String>,
+    /// What `GET /v1/people/me` says the person's organisation is (`None`: answers 403, as
+    /// Webex does without `spark:people_read`).
+    pub org_id: RefCell<Option<String>>,
+    /// Userinfo's `email_verified` (Webex sends the string `"true"`).
+    pub userinfo_email_verified: RefCell<String>,
     pub signing_key: Cell<usize>,
     pub claims_override: RefCell<Value>,
     pub userinfo_sub: RefCell<String>,
@@ -78,6 +83,8 @@ impl Default for FakeProvider {
             jwks_yields: Cell::new(0),
             pauses: Cell::new(0),
             redirected: RefCell::default(),
+            org_id: RefCell::default(),
+            userinfo_email_verified: RefCell::new("true".into()),
         }
     }
 }
@@ -217,6 +224,13 @@ impl HttpClient for FakeProvider {
                     ]),
                 )
             }
+            "/v1/people/me" => match self.org_id.borrow().as_deref() {
+                Some(org) => OutboundResponse::answer(
+                    200,
+                    json!({"id": "p1", "orgId": org, "emails": ["ada@example.com"]}).to_string(),
+                ),
+                None => OutboundResponse::answer(403, r#"{"message":"missing scope"}"#),
+            },
             "/v1/userinfo" => {
                 let bearer = request
                     .headers
@@ -231,7 +245,7 @@ impl HttpClient for FakeProvider {
                     OutboundResponse::answer(
                         200,
                         json!({"sub": *self.userinfo_sub.borrow(), "name": format!("Ada <b>Lovelace</b> ({})", if token == "AT-123" { "first token" } else { "refreshed token" }),
-                               "email": "ada@example.com", "email_verified": "true"})
+                               "email": "ada@example.com", "email_verified": *self.userinfo_email_verified.borrow()})
                         .to_string(),
                     )
                 }

@@ -2,6 +2,7 @@
 //! tokens with test keys (`crate::testing`). The same flows run against the real runtime in
 //! `tests/e2e`. One file per theme; the simulated browser (`World`) is here.
 
+mod gateway;
 mod hardening;
 mod keys;
 mod kv;
@@ -29,6 +30,7 @@ use crate::session::ticket::SESSION_COOKIE;
 use crate::testing::kv::MemoryKv;
 use crate::testing::limiter::FakeLimiter;
 use crate::testing::provider::FakeProvider;
+use crate::testing::upstream::FakeUpstream;
 use crate::testing::{YieldOnce, NOW};
 
 const ORIGIN: &str = "https://login.example.com";
@@ -39,6 +41,7 @@ struct TestPlatform;
 impl Platform for TestPlatform {
     type Kv = MemoryKv;
     type Http = FakeProvider;
+    type Upstream = FakeUpstream;
 }
 
 const CLIENT_IP: &str = "203.0.113.7";
@@ -47,6 +50,7 @@ struct World {
     limiter: FakeLimiter,
     kv: MemoryKv,
     provider: FakeProvider,
+    upstream: FakeUpstream,
     settings: MapSettings,
     keys: KeyCache,
     refreshing: InFlightRefreshes,
@@ -61,6 +65,7 @@ impl World {
             limiter: FakeLimiter::default(),
             kv: MemoryKv::new(Rc::clone(&now)),
             provider: FakeProvider::default(),
+            upstream: FakeUpstream::default(),
             settings: crate::config::tests::minimal(),
             keys: KeyCache::default(),
             refreshing: InFlightRefreshes::default(),
@@ -85,6 +90,7 @@ impl World {
         let bindings = Bindings {
             kv: &self.kv,
             http: &self.provider,
+            upstream: &self.upstream,
             timer: &self.provider,
             crypto: &RustCrypto,
             login_limiter: &self.limiter,
@@ -114,11 +120,15 @@ impl World {
             origin_header: None,
             sec_fetch_site: None,
             client_ip: Some(CLIENT_IP.into()),
+            sec_fetch_mode: None,
+            accept: None,
         };
         for (name, value) in extra {
             match *name {
                 "origin" => req.origin_header = Some(value.to_string()),
                 "sec-fetch-site" => req.sec_fetch_site = Some(value.to_string()),
+                "sec-fetch-mode" => req.sec_fetch_mode = Some(value.to_string()),
+                "accept" => req.accept = Some(value.to_string()),
                 _ => unreachable!(),
             }
         }

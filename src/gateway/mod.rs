@@ -1,0 +1,196 @@
+//! Gateway mode: "Sign in with Webex" in front of any site on the domain. Every request
+//! outside `AUTH_PREFIX` comes here: public paths are forwarded as they are; otherwise the
+//! session is looked up (one KV read), the access policy decides, and an admitted request is
+//! forwarded with the identity the gateway vouches for (`X-Webex-*` and the signed
+//! `Webex-Assertion`). A signed-out page load is sent to sign in and back; a signed-out API
+//! call gets a 401 it can act on.
+
+pub mod assertion;
+pub mod forward;
+pub mod policy;
+pub mod public_paths;
+pub mod settings;
+
+use serde_json::json;
+
+use self::policy::{Denial, Identity};
+use self::settings::{GatewayConfig, UpstreamTarget};
+use crate::error::AppError;
+use crate::http::{Incoming, Reply};
+use crate::oidc::outbound::TransportError;
+use crate::platform::{Platform, Upstream};
+use crate::reason;
+use crate::routes::{error_reply, Context};
+use crate::session::record::SessionRecord;
+use crate::session::ticket::{clear_cookie, Lookup, WriteBack};
+
+/// A request outside `AUTH_PREFIX`.
+pub async fn handle<P: Platform>(
+    req: &Incoming,
+    ctx: &Context<'_, P>,
+    gateway: &GatewayConfig,
+) -> Reply {
+    if gateway.public_paths.admit(&req.path) {
+        return forward(req, ctx, gateway, None).await;
+    }
+    match admitted(req, ctx, gateway).await {
+        Ok(who) => {
+            let base = gateway.auth_prefix.as_str();
+            let signed = assertion::sign(ctx.crypto, gateway, &who, &req.origin, ctx.now).await;
+            match signed {
+                Some(assertion) => forward(req, ctx, gateway, Some((&who, assertion))).await,
+                None => error_reply(&AppError::AssertionFailed, base),
+            }
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// `AUTH_PREFIX/check`, forward-auth for a proxy in front of the origin (nginx
+/// `auth_request`, Traefik `forwardAuth`): 204 with the identity headers, 401 or 403.
+pub async fn check<P: Platform>(
+    req: &Incoming,
+    ctx: &Context<'_, P>,
+    gateway: &GatewayConfig,
+) -> Reply {
+    // Forward-auth subrequests are never navigations: the proxy turns a 401 into a redirect.
+    let api_call = Incoming {
+        sec_fetch_mode: Some("cors".into()),
+        ..req.clone()
+    };
+    let who = match admitted(&api_call, ctx, gateway).await {
+        Ok(who) => who,
+        Err(refusal) => return refusal,
+    };
+    let signed = assertion::sign(ctx.crypto, gateway, &who, &req.origin, ctx.now).await;
+    let Some(assertion) = signed else {
+        return error_reply(&AppError::AssertionFailed, &gateway.auth_prefix);
+    };
+    let plan = forward::plan(req, String::new(), false, Some((&who, assertion)));
+    let mut reply = Reply::empty(204).with_reason(reason::CHECK_ALLOWED);
+    for (name, value) in plan.set_headers {
+        if name.starts_with("X-Webex-") || name == "Webex-Assertion" {
+            reply = reply.with_header(name, &value);
+        }
+    }
+    reply
+}
+
+/// `AUTH_PREFIX/jwks.json`: the keys an origin verifies `Webex-Assertion` with.
+pub fn jwks(gateway: &GatewayConfig) -> Reply {
+    Reply::public_json(assertion::jwks(gateway).to_string(), 300).with_reason(reason::JWKS)
+}
+
+/// The signed-in person if the policy admits them; otherwise the answer to give instead
+/// (sign in first, or access denied).
+async fn admitted<P: Platform>(
+    req: &Incoming,
+    ctx: &Context<'_, P>,
+    gateway: &GatewayConfig,
+) -> Result<Identity, Reply> {
+    let base = gateway.auth_prefix.as_str();
+    let sessions = ctx.sessions().map_err(|err| error_reply(&err, base))?;
+    let mut active = match sessions.lookup(&req.cookie_header).await {
+        Ok(Lookup::Active(active)) => active,
+        Ok(Lookup::Gone) => return Err(sign_in_first(req, base).with_cookie(clear_cookie())),
+        Ok(Lookup::SignedOut | Lookup::Ambiguous) => return Err(sign_in_first(req, base)),
+        Err(err) => return Err(error_reply(&err.into(), base)),
+    };
+    if let Ok(WriteBack::Ended) = sessions.touch_if_due(&mut active).await {
+        return Err(sign_in_first(req, base).with_cookie(clear_cookie()));
+    }
+    let who = Identity::of(&active.record);
+    match gateway.policy.check(&who) {
+        Ok(()) => Ok(who),
+        Err(denial) => Err(denied(req, base, &active.record, &who, denial)),
+    }
+}
+
+/// A page load goes to sign in and comes back to the same path and query; anything else
+/// gets a 401 with the way to sign in.
+fn sign_in_first(req: &Incoming, base: &str) -> Reply {
+    let login = format!("{base}/login");
+    if req.is_navigation() {
+        let mut back = req.path.clone();
+        if !req.query.is_empty() {
+            back.push('?');
+            back.push_str(&req.query);
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("return_to", &back)
+            .finish();
+        return Reply::redirect(&format!("{login}?{query}"))
+            .no_store()
+            .with_reason(reason::SIGN_IN_REQUIRED);
+    }
+    Reply::json(
+        401,
+        json!({"error": "unauthenticated", "login_url": login}).to_string(),
+    )
+    .with_header("WWW-Authenticate", "Cookie realm=\"Login with Webex\"")
+    .with_reason(reason::SIGN_IN_REQUIRED)
+}
+
+fn denied(
+    req: &Incoming,
+    base: &str,
+    record: &SessionRecord,
+    who: &Identity,
+    denial: Denial,
+) -> Reply {
+    if req.is_navigation() {
+        let account = who
+            .email
+            .clone()
+            .or_else(|| {
+                record
+                    .userinfo
+                    .get("email")
+                    .and_then(|e| e.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| who.subject.clone());
+        return error_reply(&AppError::PolicyDenied { account }, base);
+    }
+    let why = match denial {
+        Denial::NotListed => "not_allowed",
+        Denial::NoVerifiedEmail => "no_verified_email",
+    };
+    Reply::json(
+        403,
+        json!({"error": "forbidden", "reason": why}).to_string(),
+    )
+    .with_reason(
+        AppError::PolicyDenied {
+            account: String::new(),
+        }
+        .reason(),
+    )
+}
+
+/// Hands the request to the upstream; a failure is a 502 or 504 page, the session untouched.
+async fn forward<P: Platform>(
+    req: &Incoming,
+    ctx: &Context<'_, P>,
+    gateway: &GatewayConfig,
+    identity: Option<(&Identity, String)>,
+) -> Reply {
+    let public = identity.is_none();
+    let (origin, via_binding) = match &gateway.upstream {
+        UpstreamTarget::Url(url) => (url.origin(), false),
+        UpstreamTarget::Binding => (req.origin.as_str(), true),
+    };
+    let query = if req.query.is_empty() { "" } else { "?" };
+    let url = format!("{origin}{}{query}{}", req.path, req.query);
+    let plan = forward::plan(req, url, via_binding, identity);
+    let base = gateway.auth_prefix.as_str();
+    match ctx.upstream.forward(plan).await {
+        Ok(answer) => Reply::forwarded(answer.status).with_reason(if public {
+            reason::FORWARDED_PUBLIC
+        } else {
+            reason::FORWARDED
+        }),
+        Err(TransportError::Timeout) => error_reply(&AppError::UpstreamTimeout, base),
+        Err(_) => error_reply(&AppError::UpstreamUnreachable, base),
+    }
+}
