@@ -30,7 +30,12 @@ export const DEMO_USER = Object.freeze({
   locale: 'en_US',
 });
 
-const SCOPES = ['openid', 'email', 'profile'];
+// spark:people_read: Webex's people API (GET /v1/people/me, which carries the orgId).
+const SCOPES = ['openid', 'email', 'profile', 'spark:people_read'];
+
+/** The demo user's Webex organisation, as GET /v1/people/me reports it (setOrgId changes it). */
+export const DEMO_ORG_ID = 'Y2lzY29zcGFyazovL3VzL09SR0FOSVpBVElPTi9kZW1v';
+const PEOPLE_ME = '/v1/people/me';
 
 const CLAIMS = {
   openid: ['sub'],
@@ -376,7 +381,32 @@ ${Object.entries(out).map(([k, v]) => `<pre><strong>${esc(k)}</strong>: ${esc(v)
   });
 
   const callback = provider.callback();
-  handler = callback;
+  let orgId = DEMO_ORG_ID;
+  // Webex's people API, which oidc-provider does not have: the access token must be one this
+  // provider issued, with spark:people_read (403 otherwise, as Webex answers).
+  const peopleMe = async (req, res) => {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization || '')?.[1];
+    const found = token ? await provider.AccessToken.find(token).catch(() => undefined) : undefined;
+    res.setHeader('content-type', 'application/json');
+    if (!found || found.isExpired) {
+      res.statusCode = 401;
+      res.end(JSON.stringify({ message: 'The request requires a valid access token', trackingId: 'local' }));
+      return;
+    }
+    if (!String(found.scope || '').split(' ').includes('spark:people_read')) {
+      res.statusCode = 403;
+      res.end(JSON.stringify({ message: 'missing scope spark:people_read', trackingId: 'local' }));
+      return;
+    }
+    res.end(JSON.stringify({ id: found.accountId, emails: [DEMO_USER.email], displayName: DEMO_USER.name, orgId }));
+  };
+  handler = (req, res) => {
+    if (req.method === 'GET' && req.url === PEOPLE_ME) {
+      peopleMe(req, res).catch(() => { res.statusCode = 500; res.end(); });
+      return;
+    }
+    callback(req, res);
+  };
 
   let closed = false;
   return {
@@ -402,6 +432,10 @@ ${Object.entries(out).map(([k, v]) => `<pre><strong>${esc(k)}</strong>: ${esc(v)
     /** Answer requests to `endpoint` ('token', 'userinfo', 'jwks', ...) `ms` later; 0 or null: at once. */
     setDelay(endpoint, ms) {
       delays[endpoint] = ms ?? 0;
+    },
+    /** The organisation GET /v1/people/me reports from now on. */
+    setOrgId(value) {
+      orgId = value;
     },
     /** true: rotate on every refresh grant; false: never; null/undefined: the default rule. */
     setRotateRefreshToken(value) {
