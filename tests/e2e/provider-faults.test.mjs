@@ -5,7 +5,8 @@
 // the request's log line), the security headers, no session (cookie or KV); then the same
 // browser signs in normally.
 // Worker on 8813 / provider on 9413. The JWKS faults need Workers that never fetched keys (the
-// Worker caches a good JWKS for an hour), so each gets a fresh stack: 8814/9414 and 8815/9415.
+// Worker caches a good JWKS for an hour), so each gets a fresh stack: 8814/9414, 8815/9415,
+// 8817/9417 and 8818/9418.
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import { after, afterEach, before, test } from 'node:test';
@@ -177,15 +178,25 @@ test('userinfo that never answers -> 502 userinfo_timeout after about 10 s', { t
   stack.provider.releaseHeld();
 });
 
+test('userinfo declaring 2 MiB in Content-Length -> 502 userinfo_unreachable at once', { timeout: 60_000 }, async () => {
+  const held = stack.provider.stats.held;
+  const { elapsedMs } = await faultLogin(stack, 'userinfo_declared_huge', { reason: 'userinfo_unreachable', page: /profile service/i });
+  assert.equal(stack.provider.stats.held - held, 1, 'the provider sent the headers and held the userinfo response');
+  assert.ok(elapsedMs < 5_000, `refused on the declared length, without waiting for a body (${elapsedMs} ms)`);
+  stack.provider.releaseHeld();
+});
+
 // ---------------------------------------------------------------------------------------------
 // JWKS: each on a fresh Worker that has never fetched keys
 
 async function jwksFault(workerPort, providerPort, caseName, reason) {
   return withStack({ workerPort, providerPort, provider: 'rogue' }, async (fresh) => {
     assert.equal(fresh.provider.stats.jwks, 0, 'a fresh Worker has not fetched keys');
+    const held = fresh.provider.stats.held;
     const result = await faultLogin(fresh, caseName, { reason, page: /signing keys/i });
     assert.ok(fresh.provider.stats.jwks >= 2, 'the JWKS was asked during the fault and again for the normal login');
-    return result;
+    fresh.provider.releaseHeld();
+    return { ...result, held: fresh.provider.stats.held - held };
   });
 }
 
@@ -195,4 +206,16 @@ test('JWKS endpoint 500 -> 502 jwks_unavailable (fresh Worker)', { timeout: 240_
 
 test('JWKS endpoint answers <html> -> 502 jwks_malformed (fresh Worker)', { timeout: 240_000 }, async () => {
   await jwksFault(8815, 9415, 'jwks_garbage', 'jwks_malformed');
+});
+
+test('JWKS endpoint that never answers -> 502 jwks_unavailable after about 10 s, the Worker\'s own timeout (fresh Worker)', { timeout: 240_000 }, async () => {
+  const { elapsedMs, held } = await jwksFault(8817, 9417, 'jwks_hang', 'jwks_unavailable');
+  assert.equal(held, 1, 'the provider held one JWKS request');
+  assert.ok(elapsedMs >= 9_000 && elapsedMs <= 20_000, `the Worker gave up after ${elapsedMs} ms (expected about 10 s)`);
+});
+
+test('JWKS endpoint declaring 2 MiB in Content-Length -> 502 jwks_unavailable at once (fresh Worker)', { timeout: 240_000 }, async () => {
+  const { elapsedMs, held } = await jwksFault(8818, 9418, 'jwks_declared_huge', 'jwks_unavailable');
+  assert.equal(held, 1, 'the provider sent the headers and held the JWKS response');
+  assert.ok(elapsedMs < 5_000, `refused on the declared length, without waiting for a body (${elapsedMs} ms)`);
 });
