@@ -4,7 +4,10 @@
 //   const browser = stack.newBrowser();
 //   const { home } = await stack.login(browser);
 //   ...
-//   await stack.stop();
+//   await stack.stop();   // in the file's `after` hook: ends with the log check (see startStack)
+//
+// Every response a test gets from the Worker must be in stack.workerResponses (a browser from
+// stack.newBrowser() records its own), so that the check can match it with its log line.
 //
 // The Worker must already be built (`[build]` in wrangler.toml runs the build script, which is
 // a no-op when up to date). Everything listens on 127.0.0.1; the Worker is addressed as
