@@ -2,7 +2,7 @@
 // operation after another until a deadline), client-side latencies per route, and the
 // Worker's request log lines summed up per phase.
 
-const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+import { sleep } from '../e2e/harness.mjs';
 
 /** Latency samples (ms) per label, with nearest-rank percentiles. */
 export class Latencies {

@@ -32,9 +32,15 @@ export async function launchChromium() {
  * errors, Content-Security-Policy violations (reported through the DOM event as console
  * errors by an init script, which runs whatever the page's CSP says), and Worker responses
  * of 400 or more other than the `allowed` ones (`'GET /favicon.ico 404'`-style strings).
- * Returns the list the test asserts empty at the end.
+ * Returns the list the test asserts empty at the end. Every response the page gets from the
+ * stack's Worker is also recorded in `stack.workerResponses`, like the harness's own
+ * browsers', for the log check when the stack stops.
  */
-export function watchPage(page, { workerOrigin, label = 'page', allowed = [] }) {
+export function watchPage(page, { stack, label = 'page', allowed = [] }) {
+  const { workerOrigin } = stack;
+  // Chromium asks for /favicon.ico by itself, and Playwright does not report that request:
+  // the Worker's log lines for it have no recorded response.
+  stack.allowUnrecorded('GET', '/favicon.ico', 404);
   const problems = [];
   const allowedSet = new Set(['GET /favicon.ico 404', ...allowed]);
   page.addInitScript(() => {
@@ -53,7 +59,14 @@ export function watchPage(page, { workerOrigin, label = 'page', allowed = [] }) 
   });
   page.on('pageerror', (err) => onWorker() && problems.push(`${label} script error on ${page.url()}: ${err.message}`));
   page.on('response', (r) => {
-    if (!r.url().startsWith(workerOrigin) || r.status() < 400) return;
+    if (!r.url().startsWith(workerOrigin)) return;
+    stack.workerResponses.push({
+      method: r.request().method(),
+      route: new URL(r.url()).pathname,
+      status: r.status(),
+      fromWorker: Boolean(r.headers()['content-security-policy']),
+    });
+    if (r.status() < 400) return;
     const key = `${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`;
     if (!allowedSet.has(key)) problems.push(`${label}: ${key}`);
   });

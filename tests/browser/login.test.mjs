@@ -27,7 +27,7 @@ test('sign in with Webex in a real browser, see the profile, hit an error page, 
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
   const page = await context.newPage();
   // The deliberate bad callback below answers 400; anything else of 400 or more is a problem.
-  const problems = watchPage(page, { workerOrigin: stack.workerOrigin, allowed: ['GET /oauth 400'] });
+  const problems = watchPage(page, { stack, allowed: ['GET /oauth 400'] });
 
   try {
     // signed out

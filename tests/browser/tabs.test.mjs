@@ -60,8 +60,8 @@ test('two tabs: both logins complete (second tab first), then Refresh profile', 
   const second = await context.newPage();
   // One list per tab, read together at the end.
   const problems = [
-    watchPage(first, { workerOrigin: stack.workerOrigin, label: 'tab 1' }),
-    watchPage(second, { workerOrigin: stack.workerOrigin, label: 'tab 2' }),
+    watchPage(first, { stack, label: 'tab 1' }),
+    watchPage(second, { stack, label: 'tab 2' }),
   ];
   const sessionCookie = async () => (await context.cookies(stack.url('/'))).find((c) => c.name === SESSION_COOKIE) || null;
   const loginCookie = async () => (await context.cookies(stack.url('/'))).find((c) => c.name === LOGIN_COOKIE) || null;

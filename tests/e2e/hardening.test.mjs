@@ -10,16 +10,18 @@ import { after, before, test } from 'node:test';
 import {
   LOGIN_COOKIE,
   SESSION_COOKIE,
-  assertRequestLogs,
+  isClearing,
+  isProfile,
+  isSignedOut,
   logLineFor,
   newRequestId,
+  samePost,
   setCookieFor,
+  sleep,
   startStack,
   tagged,
   textOf,
 } from './harness.mjs';
-
-const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 let stack;
 
@@ -65,9 +67,6 @@ function rawRequest(path, cookieHeader, method = 'GET') {
   });
 }
 
-const isProfile = (r) => r.status === 200 && r.text.includes('id="id-token-claims"');
-const isSignedOut = (r) => r.status === 200 && /Sign in with Webex/.test(r.text) && !r.text.includes('id="id-token-claims"');
-
 /** The reason code the Worker logged for exactly this response (found by its request id: a
  *  line logged after a mark may still belong to an earlier request). */
 async function reasonOf(response) {
@@ -77,14 +76,6 @@ async function reasonOf(response) {
 async function sessionCookieOf(browser) {
   await stack.login(browser);
   return `${SESSION_COOKIE}=${browser.jar.get('localhost', SESSION_COOKIE).value}`;
-}
-
-function samePost(browser, path) {
-  return browser.request(stack.url(path), {
-    method: 'POST',
-    headers: { origin: stack.workerOrigin, 'sec-fetch-site': 'same-origin', 'content-type': 'application/x-www-form-urlencoded' },
-    body: '',
-  });
 }
 
 const LOOKALIKES = ['\u2000', '\u00a0', '\u3000', '\ufeff'];
@@ -147,17 +138,16 @@ test('a login cookie planted under a look-alike name cannot finish the attacker\
 });
 
 test('a logout while a refresh waits on a slow userinfo sticks', { timeout: 90_000 }, async () => {
-  const sessionKeys = async () => (await stack.kvKeys()).filter((k) => k.startsWith('session:')).sort();
-  const keysBefore = await sessionKeys();
+  const keysBefore = await stack.sessionKeys();
   const browser = stack.newBrowser();
   await stack.login(browser);
   const stolen = browser.clone(); // someone holding a copy of the cookie
   stack.provider.setDelay('userinfo', 2_000);
   let refresh;
   try {
-    const inFlight = samePost(stolen, '/refresh');
+    const inFlight = samePost(stack, stolen, '/refresh');
     await sleep(700); // the refresh has read the session and waits on userinfo
-    const out = await samePost(browser, '/logout');
+    const out = await samePost(stack, browser, '/logout');
     assert.equal(out.status, 302, 'logout answered');
     refresh = await inFlight;
   } finally {
@@ -166,14 +156,10 @@ test('a logout while a refresh waits on a slow userinfo sticks', { timeout: 90_0
   assert.equal(refresh.status, 302);
   assert.ok(isClearing(setCookieFor(refresh, SESSION_COOKIE)), 'the refresh found the session ended');
   assert.ok(isSignedOut(await stolen.request(stack.url('/'))), 'the old cookie is signed out');
-  assert.deepEqual(await sessionKeys(), keysBefore, 'the session record was not written back');
+  assert.deepEqual(await stack.sessionKeys(), keysBefore, 'the session record was not written back');
   const me = await stolen.request(stack.url('/me'));
   assert.equal(me.status, 401);
 });
-
-function isClearing(cookie) {
-  return Boolean(cookie) && (cookie.value === '' || Number(cookie.attrs['max-age']) <= 0);
-}
 
 test('two refreshes of one session at once present the refresh token once; the session goes on', { timeout: 90_000 }, async () => {
   const op = stack.provider;
@@ -187,14 +173,14 @@ test('two refreshes of one session at once present the refresh token once; the s
     let first;
     let second;
     try {
-      [first, second] = await Promise.all([samePost(browser, '/refresh'), samePost(browser.clone(), '/refresh')]);
+      [first, second] = await Promise.all([samePost(stack, browser, '/refresh'), samePost(stack, browser.clone(), '/refresh')]);
     } finally {
       op.setDelay('token', 0);
     }
     assert.deepEqual([first.status, second.status], [302, 302], `${textOf(first.text)} ${textOf(second.text)}`);
     assert.equal(op.stats.refreshGrants, grants + 1, 'one refresh grant for both');
     assert.ok(isProfile(await browser.request(stack.url('/'))), 'still signed in');
-    const third = await samePost(browser, '/refresh');
+    const third = await samePost(stack, browser, '/refresh');
     assert.equal(third.status, 302);
     assert.equal(op.stats.refreshGrantsOk, op.stats.refreshGrants, 'every grant succeeded: the stored token is the live one');
     assert.ok(isProfile(await browser.request(stack.url('/'))), 'still signed in after the next refresh');
@@ -234,8 +220,4 @@ test('error text planted in a link to the callback is not shown, and deletes not
   assert.equal(res.status, 400);
   assert.ok(textOf(res.text).includes('Denied by gnp.exe policy.'), textOf(res.text));
   assert.ok(!/[\u202a-\u202e\u200b]/.test(res.text), 'no bidi override or zero-width character');
-});
-
-test('logs (8831): one line per response, no secret', { timeout: 60_000 }, async () => {
-  await assertRequestLogs(stack);
 });

@@ -4,7 +4,10 @@
 //   const browser = stack.newBrowser();
 //   const { home } = await stack.login(browser);
 //   ...
-//   await stack.stop();
+//   await stack.stop();   // in the file's `after` hook: ends with the log check (see startStack)
+//
+// Every response a test gets from the Worker must be in stack.workerResponses (a browser from
+// stack.newBrowser() records its own), so that the check can match it with its log line.
 //
 // The Worker must already be built (`[build]` in wrangler.toml runs the build script, which is
 // a no-op when up to date). Everything listens on 127.0.0.1; the Worker is addressed as
@@ -18,8 +21,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { startProvider } from '../provider/provider.mjs';
-import { startRogueProvider } from '../provider/rogue.mjs';
+import { DEMO_USER, startProvider } from '../provider/provider.mjs';
+import { ROGUE_USER, startRogueProvider } from '../provider/rogue.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRANGLER = path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
@@ -32,7 +35,7 @@ export const ROOT_CONFIG_ARGS = ['--config', 'wrangler.toml'];
 export const SESSION_COOKIE = '__Host-webex-session';
 export const LOGIN_COOKIE = '__Host-webex-login';
 
-const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+export const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 // wrangler colours its warning/error lines even with NO_COLOR set
 // eslint-disable-next-line no-control-regex
@@ -278,6 +281,12 @@ export class Browser {
   }
 }
 
+/** Whether a response (with fetch Headers) came from the Worker, which sets a CSP on every
+ *  answer, rather than from the runtime (a crash, or a refusal before the Worker ran). */
+export function fromWorker(response) {
+  return Boolean(response.headers.get('content-security-policy'));
+}
+
 export function isRedirect(status) {
   return REDIRECT_STATUSES.has(status);
 }
@@ -443,6 +452,12 @@ export async function startWranglerDev({
  * login rate limit).
  * `onOutputLine`, `keepOutput`: see startWranglerDev (with keepOutput false, the log helpers
  * below see nothing).
+ *
+ * `stop()` ends with the stack's log check, assertRequestLogs(), run once per stack: one JSON
+ * request line per Worker response and no secret in the output (it throws after stopping
+ * everything, so a file's `after` hook that stops its stacks fails the run). A stack without
+ * its output (keepOutput false) cannot be checked: `checkLogsOnStop` is then false.
+ * `logCheckTimeoutMs`: how long that check waits for late log lines (default 10 s).
  */
 export async function startStack({
   workerPort,
@@ -452,8 +467,11 @@ export async function startStack({
   vars: extraVars = {},
   configArgs = E2E_CONFIG_ARGS,
   keepOutput = true,
+  checkLogsOnStop = keepOutput,
+  logCheckTimeoutMs,
   onOutputLine,
 }) {
+  if (checkLogsOnStop && !keepOutput) throw new Error('checkLogsOnStop needs keepOutput: the check reads the whole output');
   const workerOrigin = `http://localhost:${workerPort}`;
   const redirectUri = `${workerOrigin}/oauth`;
   const clientId = 'e2e-client';
@@ -495,7 +513,7 @@ export async function startStack({
   const observe = (r) => {
     const u = new URL(r.url);
     if (Number(u.port) === workerPort) {
-      workerResponses.push({ method: r.method, route: u.pathname, status: r.status, fromWorker: Boolean(r.headers.get('content-security-policy')) });
+      workerResponses.push({ method: r.method, route: u.pathname, status: r.status, fromWorker: fromWorker(r) });
     }
   };
 
@@ -514,7 +532,7 @@ export async function startStack({
       keepOutput,
       onLine: onOutputLine,
       onReady: (res) => {
-        workerResponses.push({ method: 'GET', route: '/', status: res.status, fromWorker: Boolean(res.headers.get('content-security-policy')) });
+        workerResponses.push({ method: 'GET', route: '/', status: res.status, fromWorker: fromWorker(res) });
       },
     });
   } catch (err) {
@@ -522,15 +540,32 @@ export async function startStack({
     throw err;
   }
   let stopped = false;
-  const stop = async () => {
+  /**
+   * Stop wrangler and the provider; but first, unless `checkLogs` is false (a caller whose
+   * test already failed), the end-of-stack log check. Its error is thrown once everything
+   * is stopped.
+   */
+  const stop = async ({ checkLogs = checkLogsOnStop } = {}) => {
     if (stopped) return;
     stopped = true;
+    let failure = null;
+    if (checkLogs) {
+      try {
+        await assertRequestLogs(stack, logCheckTimeoutMs === undefined ? {} : { timeoutMs: logCheckTimeoutMs });
+      } catch (err) {
+        err.message = `${workerOrigin}: end-of-stack log check: ${err.message}`;
+        failure = err;
+      }
+    }
     await dev.stop();
     await cleanUp();
+    if (failure) throw failure;
   };
   const output = () => dev.output();
 
   const seenCodes = new Set();
+  // `METHOD route status` of requests a real browser makes on its own, unseen by the test.
+  const unrecorded = new Set();
 
   const stack = {
     workerOrigin,
@@ -545,6 +580,16 @@ export async function startStack({
     wranglerPid: dev.pid,
     /** Responses the Worker produced for this stack's browsers (see observe above). */
     workerResponses,
+    /**
+     * Requests of this kind (e.g. 'GET', '/favicon.ico', 404) may have log lines without a
+     * recorded response: a real browser makes them on its own and its driver does not report
+     * them. The end-of-stack check leaves such lines out of the one-line-per-response count
+     * only; the rest of the check applies to them.
+     */
+    allowUnrecorded(method, route, status) {
+      unrecorded.add(`${method} ${route} ${status}`);
+    },
+    unrecorded,
 
     /** Everything wrangler (and so the Worker) printed so far, colour codes removed. */
     logs: () => stripAnsi(output()),
@@ -597,8 +642,13 @@ export async function startStack({
       return list.map((k) => (typeof k === 'string' ? { name: k, expiration: undefined } : { name: k.name, expiration: k.expiration }));
     },
 
+    /** The session: keys in KV, sorted. */
+    async sessionKeys() {
+      return (await stack.kvKeys()).filter((k) => k.startsWith('session:')).sort();
+    },
+
     async sessionCount() {
-      return (await stack.kvKeys()).filter((k) => k.startsWith('session:')).length;
+      return (await stack.sessionKeys()).length;
     },
 
     /**
@@ -656,9 +706,14 @@ export async function startStack({
       throw new Error('too many redirects during login');
     },
 
-    /** GET the callback URL (as the browser would after the provider's redirect). */
+    /**
+     * GET the callback URL (as the browser would after the provider's redirect), tagged with
+     * a request id of its own (`requestId` in the result) for logLineFor().
+     */
     async completeLogin(browser, callbackUrl) {
-      return browser.request(callbackUrl, { headers: { referer: `${provider.url}/` } });
+      const requestId = newRequestId();
+      const response = await browser.request(callbackUrl, { headers: { referer: `${provider.url}/`, 'cf-ray': requestId } });
+      return { ...response, requestId };
     },
 
     /** Full login: /login -> provider -> callback -> GET /. */
@@ -777,9 +832,92 @@ export async function logLineFor(stack, response, timeoutMs = 5_000) {
   }
 }
 
-/** The `reason` codes in the Worker's JSON log lines after `mark`. */
-export function reasonsSince(stack, mark) {
-  return stack.jsonLogs(mark).map((o) => o.reason).filter(Boolean);
+/**
+ * Whether a Set-Cookie (parsed) deletes its cookie: no value left, and a Max-Age of zero or
+ * less, or (without Max-Age, which takes precedence: RFC 6265 §5.3) an Expires in the past.
+ */
+export function isClearing(cookie) {
+  if (!cookie || cookie.value !== '') return false;
+  const maxAge = cookie.attrs['max-age'];
+  if (maxAge !== undefined) return Number(maxAge) <= 0;
+  return typeof cookie.attrs.expires === 'string' && Date.parse(cookie.attrs.expires) <= Date.now();
+}
+
+/** GET / (or any page) answered with the signed-in profile. */
+export function isProfile(response) {
+  return response.status === 200 && response.text.includes('id="id-token-claims"');
+}
+
+/** GET / answered with the signed-out page. */
+export function isSignedOut(response) {
+  return response.status === 200
+    && /Sign in with Webex/.test(response.text)
+    && !response.text.includes('id="id-token-claims"');
+}
+
+/** POST as this site's own pages do (same origin), tagged with a request id. */
+export function samePost(stack, browser, p, headers = {}) {
+  return tagged(stack, browser, p, {
+    method: 'POST',
+    headers: {
+      origin: stack.workerOrigin,
+      'sec-fetch-site': 'same-origin',
+      'content-type': 'application/x-www-form-urlencoded',
+      ...headers,
+    },
+    body: '',
+  });
+}
+
+/**
+ * A callback the Worker refused: `status`, an HTML page with the security headers that offers
+ * "Start again" and names the reason code, no session cookie set, GET / signed out afterwards
+ * in this browser, no new session in KV (when `sessionsBefore` is given), and the log line of
+ * exactly this request (`res.requestId`, which completeLogin() and tagged() set) with this
+ * status and `reason`. Resolves to that log line.
+ */
+export async function assertRefusedCallback(stack, browser, res, { status, reason, sessionsBefore, label = reason }) {
+  assert.equal(res.status, status,
+    `${label}: expected ${status}, got ${res.status}: ${textOf(res.text).slice(0, 400)}\n--- recent worker output ---\n${stack.logs().slice(-1500)}`);
+  assert.match(res.headers.get('content-type') || '', /text\/html/, `${label}: an HTML page`);
+  assert.match(res.text, /Start again/, `${label}: the page offers "Start again"`);
+  assertSecurityHeaders(res, `${label} error page`);
+  assert.ok(res.text.includes(reason), `${label}: the page names the reason code ${reason}`);
+  const sc = setCookieFor(res, SESSION_COOKIE);
+  assert.equal(sc, null, `${label}: no session cookie set, got ${sc && `${sc.name}=${sc.value}`}`);
+  await stack.assertNoSession(browser);
+  if (sessionsBefore !== undefined) {
+    assert.equal(await stack.sessionCount(), sessionsBefore, `${label}: no new session in KV`);
+  }
+  assert.ok(res.requestId, `${label}: the response carries a request id (use completeLogin or tagged)`);
+  const line = await logLineFor(stack, res);
+  assert.equal(line.route, new URL(res.url).pathname, `${label}: log line route`);
+  assert.equal(line.status, status, `${label}: log line status`);
+  assert.equal(line.reason, reason, `${label}: reason in the log line ${JSON.stringify(line)}`);
+  return line;
+}
+
+/**
+ * A stack for one test: started, handed to `fn`, stopped. The end-of-stack log check runs
+ * when `fn` succeeded (when it failed, its own error is the one to report).
+ */
+export async function withStack(options, fn) {
+  const stack = await startStack(options);
+  let ok = false;
+  try {
+    const result = await fn(stack);
+    ok = true;
+    return result;
+  } finally {
+    await stack.stop(ok ? {} : { checkLogs: false });
+  }
+}
+
+/** Stop every stack given (nulls skipped); the first failure is thrown once all are stopped. */
+export async function stopAll(...stacks) {
+  const results = await Promise.allSettled(stacks.filter(Boolean).map((s) => s.stop()));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Same URL with one character of query parameter `name` changed. */
@@ -795,12 +933,14 @@ export function tamperParam(url, name) {
 }
 
 /**
- * The Worker's request log, checked against what the stack's browsers saw: one
+ * The end-of-stack log check, which stack.stop() runs (see startStack). The Worker's request
+ * log, checked against what the stack's browsers saw: one
  * `"event":"request"` JSON line per Worker response, each with method, route, status, reason,
- * duration_ms and request_id; and no secret (client secret, code, code verifier, token) in
- * any of the output. Returns the request lines.
+ * duration_ms and a request_id that no other line has; every response from the Worker, not
+ * the runtime; and no secret (client secret, code, code verifier, token) and no user's email
+ * in any of the output. Returns the request lines.
  */
-export async function assertRequestLogs(stack, { timeoutMs = 10_000 } = {}) {
+async function assertRequestLogs(stack, { timeoutMs = 10_000 } = {}) {
   const requestLines = () => stack.jsonLogs().filter((o) => o.event === 'request');
   const end = Date.now() + timeoutMs;
   while (requestLines().length < stack.workerResponses.length && Date.now() < end) {
@@ -826,13 +966,24 @@ export async function assertRequestLogs(stack, { timeoutMs = 10_000 } = {}) {
     for (const o of list) m.set(key(o), (m.get(key(o)) || 0) + 1);
     return Object.fromEntries([...m.entries()].sort());
   };
-  assert.deepEqual(count(lines), count(stack.workerResponses),
-    `one request log line per Worker response (${lines.length} lines, ${stack.workerResponses.length} responses)`);
+  const counted = lines.filter((l) => !stack.unrecorded.has(key(l)));
+  assert.deepEqual(count(counted), count(stack.workerResponses.filter((r) => !stack.unrecorded.has(key(r)))),
+    `one request log line per Worker response (${counted.length} lines, ${stack.workerResponses.length} responses`
+    + `${stack.unrecorded.size ? `; not counted: ${[...stack.unrecorded].join(', ')}` : ''})`);
+
+  // With a cf-ray header the request id is the caller's (every test's is new); without one
+  // the Worker draws 64 random bits: either way no two lines share one.
+  const ids = lines.map((l) => l.request_id);
+  const repeated = ids.filter((id, i) => ids.indexOf(id) !== i);
+  assert.deepEqual(repeated, [], `request_id values repeat among ${ids.length} lines`);
 
   stack.assertLogsClean();
   const logs = stack.logs();
   for (const v of stack.provider.issued.codeVerifiers || []) {
     assert.ok(!logs.includes(v), 'worker logs contain a PKCE code verifier');
+  }
+  for (const email of [DEMO_USER.email, ROGUE_USER.email]) {
+    assert.ok(!logs.includes(email), 'worker logs contain the user\'s email');
   }
   return lines;
 }

@@ -119,6 +119,15 @@ const sendHtml = (res, status, html) => {
   res.end(html);
 };
 
+// Headers declaring 2 MiB, and no body: the RP must refuse on the declared length alone,
+// without waiting for a body (the response is held until close() or releaseHeld()).
+const declareHuge = (res, ctx) => {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(2 * 1024 * 1024) });
+  res.flushHeaders();
+  ctx.hold(res);
+  return true;
+};
+
 const redirect = (res, ctx) => {
   res.writeHead(ctx.options.status || 307, { location: ctx.options.location, 'content-length': 0 });
   res.end();
@@ -239,6 +248,18 @@ const CASES = {
   token_500: {
     token: (_req, res) => { sendJson(res, 500, { message: 'Internal error', trackingId: 'ROGUE_1' }); return true; },
   },
+  // Webex's own error shape, {message, errors[], trackingId}, without an RFC 6749 `error`
+  token_webex_401: {
+    token: (_req, res) => {
+      const message = 'The request requires a valid access token set in the Authorization request header.';
+      sendJson(res, 401, { message, errors: [{ description: message }], trackingId: 'ROGUE_5' });
+      return true;
+    },
+  },
+  // a gateway's HTML error page instead of JSON
+  token_html_502: {
+    token: (_req, res) => { sendHtml(res, 502, '<html><body><h1>Bad Gateway</h1></body></html>'); return true; },
+  },
   token_html_200: {
     token: (_req, res) => { sendHtml(res, 200, '<html><body><h1>Welcome</h1></body></html>'); return true; },
   },
@@ -278,16 +299,8 @@ const CASES = {
       return true;
     },
   },
-  // declares 2 MiB and sends the headers only: the Worker must refuse on the declared length
-  // alone, without waiting for a body
-  token_declared_huge: {
-    token: (_req, res, ctx) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(2 * 1024 * 1024) });
-      res.flushHeaders();
-      ctx.hold(res);
-      return true;
-    },
-  },
+  // declares 2 MiB and sends the headers only (see declareHuge)
+  token_declared_huge: { token: (_req, res, ctx) => declareHuge(res, ctx) },
   // never answers (the request is held until close() or the client gives up)
   token_hang: {
     token: (_req, res, ctx) => { ctx.hold(res); return true; },
@@ -307,6 +320,9 @@ const CASES = {
   jwks_garbage: {
     jwks: (_req, res) => { sendHtml(res, 200, '<html><body>not a key set</body></html>'); return true; },
   },
+  // never answers (held, like token_hang)
+  jwks_hang: { jwks: (_req, res, ctx) => { ctx.hold(res); return true; } },
+  jwks_declared_huge: { jwks: (_req, res, ctx) => declareHuge(res, ctx) },
 
   // --- userinfo faults
   userinfo_401: {
@@ -322,6 +338,7 @@ const CASES = {
   userinfo_not_json: {
     userinfoRaw: (_req, res) => { sendHtml(res, 200, '<html><body>profile</body></html>'); return true; },
   },
+  userinfo_declared_huge: { userinfoRaw: (_req, res, ctx) => declareHuge(res, ctx) },
 
   // --- the authorization response (RFC 9207 iss parameter)
   authorize_iss_wrong: { authorizeParams: (p) => ({ ...p, iss: 'https://idbroker.evil.example/idb' }) },
