@@ -364,6 +364,35 @@ mod tests {
             AppError::from(JwksError::Status(500)).reason(),
             "jwks_unavailable"
         );
+        // Each transport failure says what happened, so a dashboard can tell them apart.
+        for (err, reason) in [
+            (
+                AppError::from(JwksError::Transport(TransportError::Timeout)),
+                "jwks_timeout",
+            ),
+            (
+                AppError::from(JwksError::Transport(TransportError::TooLarge)),
+                "jwks_response_too_large",
+            ),
+            (
+                AppError::from(JwksError::Transport(TransportError::Network)),
+                "jwks_unavailable",
+            ),
+            (
+                AppError::from(UserinfoError::Transport(TransportError::TooLarge)),
+                "userinfo_response_too_large",
+            ),
+            (
+                AppError::from(UserinfoError::Transport(TransportError::Timeout)),
+                "userinfo_timeout",
+            ),
+            (
+                AppError::from(UserinfoError::Transport(TransportError::Network)),
+                "userinfo_unreachable",
+            ),
+        ] {
+            assert_eq!((err.status(), err.reason()), (502, reason));
+        }
     }
 
     #[test]

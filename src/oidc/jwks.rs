@@ -30,7 +30,9 @@ impl JwksError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Transport(TransportError::Redirected) => "jwks_redirect",
-            Self::Transport(_) | Self::Status(_) => "jwks_unavailable",
+            Self::Transport(TransportError::Timeout) => "jwks_timeout",
+            Self::Transport(TransportError::TooLarge) => "jwks_response_too_large",
+            Self::Transport(TransportError::Network) | Self::Status(_) => "jwks_unavailable",
             Self::Malformed => "jwks_malformed",
             Self::NoUsableKeys => "jwks_no_usable_keys",
         }

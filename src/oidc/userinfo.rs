@@ -27,7 +27,8 @@ impl UserinfoError {
             Self::SubjectMismatch => "userinfo_sub_mismatch",
             Self::Transport(TransportError::Timeout) => "userinfo_timeout",
             Self::Transport(TransportError::Redirected) => "userinfo_redirect",
-            Self::Transport(_) => "userinfo_unreachable",
+            Self::Transport(TransportError::TooLarge) => "userinfo_response_too_large",
+            Self::Transport(TransportError::Network) => "userinfo_unreachable",
         }
     }
 }

@@ -178,9 +178,9 @@ test('userinfo that never answers -> 502 userinfo_timeout after about 10 s', { t
   stack.provider.releaseHeld();
 });
 
-test('userinfo declaring 2 MiB in Content-Length -> 502 userinfo_unreachable at once', { timeout: 60_000 }, async () => {
+test('userinfo declaring 2 MiB in Content-Length -> 502 userinfo_response_too_large at once', { timeout: 60_000 }, async () => {
   const held = stack.provider.stats.held;
-  const { elapsedMs } = await faultLogin(stack, 'userinfo_declared_huge', { reason: 'userinfo_unreachable', page: /profile service/i });
+  const { elapsedMs } = await faultLogin(stack, 'userinfo_declared_huge', { reason: 'userinfo_response_too_large', page: /profile service/i });
   assert.equal(stack.provider.stats.held - held, 1, 'the provider sent the headers and held the userinfo response');
   assert.ok(elapsedMs < 5_000, `refused on the declared length, without waiting for a body (${elapsedMs} ms)`);
   stack.provider.releaseHeld();
@@ -208,14 +208,14 @@ test('JWKS endpoint answers <html> -> 502 jwks_malformed (fresh Worker)', { time
   await jwksFault(8815, 9415, 'jwks_garbage', 'jwks_malformed');
 });
 
-test('JWKS endpoint that never answers -> 502 jwks_unavailable after about 10 s, the Worker\'s own timeout (fresh Worker)', { timeout: 240_000 }, async () => {
-  const { elapsedMs, held } = await jwksFault(8817, 9417, 'jwks_hang', 'jwks_unavailable');
+test('JWKS endpoint that never answers -> 502 jwks_timeout after about 10 s, the Worker\'s own timeout (fresh Worker)', { timeout: 240_000 }, async () => {
+  const { elapsedMs, held } = await jwksFault(8817, 9417, 'jwks_hang', 'jwks_timeout');
   assert.equal(held, 1, 'the provider held one JWKS request');
   assert.ok(elapsedMs >= 9_000 && elapsedMs <= 20_000, `the Worker gave up after ${elapsedMs} ms (expected about 10 s)`);
 });
 
-test('JWKS endpoint declaring 2 MiB in Content-Length -> 502 jwks_unavailable at once (fresh Worker)', { timeout: 240_000 }, async () => {
-  const { elapsedMs, held } = await jwksFault(8818, 9418, 'jwks_declared_huge', 'jwks_unavailable');
+test('JWKS endpoint declaring 2 MiB in Content-Length -> 502 jwks_response_too_large at once (fresh Worker)', { timeout: 240_000 }, async () => {
+  const { elapsedMs, held } = await jwksFault(8818, 9418, 'jwks_declared_huge', 'jwks_response_too_large');
   assert.equal(held, 1, 'the provider sent the headers and held the JWKS response');
   assert.ok(elapsedMs < 5_000, `refused on the declared length, without waiting for a body (${elapsedMs} ms)`);
 });

@@ -48,6 +48,8 @@ export async function startOrigin({ port = 0, gatewayOrigin, authPrefix = '/_aut
 
   const server = http.createServer(async (req, res) => {
     const u = new URL(req.url, 'http://origin.local');
+    // Marks every answer as the origin's (the tests tell it from the Worker's own pages).
+    res.setHeader('x-demo-origin', '1');
     requests.push({ method: req.method, path: u.pathname, search: u.search, headers: { ...req.headers } });
     try {
       if (u.pathname === '/upload') {
