@@ -75,4 +75,5 @@ echo "run: sign in as any user name and password at the local provider"
   --var "WEBEX_TOKEN_URL:$provider/v1/access_token" \
   --var "WEBEX_USERINFO_URL:$provider/v1/userinfo" \
   --var "WEBEX_JWKS_URL:$provider/v1/verification" \
+  --var "WEBEX_PEOPLE_URL:$provider/v1/people/me" \
   --var "WEBEX_ISSUERS:$provider/idb"

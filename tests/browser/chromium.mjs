@@ -64,7 +64,7 @@ export function watchPage(page, { stack, label = 'page', allowed = [] }) {
       method: r.request().method(),
       route: new URL(r.url()).pathname,
       status: r.status(),
-      fromWorker: Boolean(r.headers()['content-security-policy']),
+      fromWorker: stack.isWorkers(r.headers()),
     });
     if (r.status() < 400) return;
     const key = `${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`;

@@ -17,6 +17,7 @@ import { strict as assert } from 'node:assert';
 import { spawn, execFile } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -260,7 +261,11 @@ export class Browser {
     if (cookie) h.set('cookie', cookie);
     if (!h.has('user-agent')) h.set('user-agent', 'e2e-harness');
     if (!h.has('accept')) h.set('accept', 'text/html,application/xhtml+xml,*/*;q=0.8');
-    const res = await fetch(u, { method, headers: h, body, redirect: 'manual' });
+    // Node's fetch always sends `Sec-Fetch-Mode: cors`: a page load (`navigate`), as a browser
+    // sends it, goes out through node:http instead.
+    const res = h.has('sec-fetch-mode')
+      ? await httpFetch(u, { method, headers: h, body })
+      : await fetch(u, { method, headers: h, body, redirect: 'manual' });
     const setCookies = res.headers.getSetCookie();
     this.jar.store(u, setCookies);
     const text = await res.text();
@@ -279,6 +284,27 @@ export class Browser {
     this.onResponse?.(result);
     return result;
   }
+}
+
+/** A request with exactly these headers (node:http), answered as fetch would (no redirect
+ *  followed): `status`, `headers` (fetch Headers), `text()`. */
+function httpFetch(u, { method, headers, body }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(u, { method, headers: Object.fromEntries(headers) }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          for (const v of Array.isArray(value) ? value : [value]) h.append(name, v);
+        }
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode, headers: h, text: async () => text });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Whether a response (with fetch Headers) came from the Worker, which sets a CSP on every
@@ -458,6 +484,10 @@ export async function startWranglerDev({
  * everything, so a file's `after` hook that stops its stacks fails the run). A stack without
  * its output (keepOutput false) cannot be checked: `checkLogsOnStop` is then false.
  * `logCheckTimeoutMs`: how long that check waits for late log lines (default 10 s).
+ * `authPrefix`: gateway mode's AUTH_PREFIX ('' in standalone mode): the callback, and so the
+ * redirect URI registered at the provider, lives below it.
+ * `forwardedMarker`: gateway mode: a header the origin puts on every answer, so that a
+ * forwarded answer (which has none of the Worker's own headers) counts as the Worker's.
  */
 export async function startStack({
   workerPort,
@@ -470,10 +500,17 @@ export async function startStack({
   checkLogsOnStop = keepOutput,
   logCheckTimeoutMs,
   onOutputLine,
+  authPrefix = '',
+  forwardedMarker = null,
 }) {
   if (checkLogsOnStop && !keepOutput) throw new Error('checkLogsOnStop needs keepOutput: the check reads the whole output');
   const workerOrigin = `http://localhost:${workerPort}`;
-  const redirectUri = `${workerOrigin}/oauth`;
+  const redirectUri = `${workerOrigin}${authPrefix}/oauth`;
+  /** Whether an answer on the Worker's port is the Worker's (its page headers, or forwarded). */
+  const isWorkers = (headers) => {
+    const get = (name) => (typeof headers.get === 'function' ? headers.get(name) : headers[name]);
+    return Boolean(get('content-security-policy') || (forwardedMarker && get(forwardedMarker)));
+  };
   const clientId = 'e2e-client';
   const clientSecret = `e2e-secret-${crypto.randomBytes(18).toString('base64url')}`;
 
@@ -500,6 +537,7 @@ export async function startStack({
     WEBEX_TOKEN_URL: `${P}/v1/access_token`,
     WEBEX_USERINFO_URL: `${P}/v1/userinfo`,
     WEBEX_JWKS_URL: `${P}/v1/verification`,
+    WEBEX_PEOPLE_URL: `${P}/v1/people/me`,
     WEBEX_ISSUERS: provider.issuer,
     REDIRECT_URI: redirectUri,
     ...extraVars,
@@ -513,7 +551,7 @@ export async function startStack({
   const observe = (r) => {
     const u = new URL(r.url);
     if (Number(u.port) === workerPort) {
-      workerResponses.push({ method: r.method, route: u.pathname, status: r.status, fromWorker: fromWorker(r) });
+      workerResponses.push({ method: r.method, route: u.pathname, status: r.status, fromWorker: isWorkers(r.headers) });
     }
   };
 
@@ -580,6 +618,10 @@ export async function startStack({
     wranglerPid: dev.pid,
     /** Responses the Worker produced for this stack's browsers (see observe above). */
     workerResponses,
+    /** Gateway mode's AUTH_PREFIX ('' in standalone mode). */
+    authPrefix,
+    /** Whether an answer (its headers: fetch Headers or a plain object) is the Worker's. */
+    isWorkers,
     /**
      * Requests of this kind (e.g. 'GET', '/favicon.ico', 404) may have log lines without a
      * recorded response: a real browser makes them on its own and its driver does not report
@@ -655,8 +697,12 @@ export async function startStack({
      * GET /login and walk through the provider (login form included) up to the redirect back
      * to the Worker's callback. Does NOT request the callback.
      */
-    async beginLogin(browser, { login = 'demo', password = 'demo' } = {}) {
-      const loginResponse = await browser.request(stack.url('/login'));
+    async beginLogin(browser, { login = 'demo', password = 'demo', start, headers } = {}) {
+      // Gateway mode starts at a protected page, which sends the browser to the login route.
+      let loginResponse = await browser.request(stack.url(start ?? `${authPrefix}/login`), { headers });
+      if (isRedirect(loginResponse.status) && loginResponse.location?.startsWith(`${workerOrigin}${authPrefix}/login?`)) {
+        loginResponse = await browser.request(loginResponse.location, { headers });
+      }
       assert.equal(loginResponse.status, 302, `GET /login: expected 302, got ${loginResponse.status}\n${loginResponse.text.slice(0, 500)}`);
       assert.ok(loginResponse.location?.startsWith(`${provider.url}/v1/authorize?`),
         `GET /login: Location should point at the provider's authorize endpoint, got ${loginResponse.location}`);
