@@ -10,17 +10,25 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== cargo fmt, clippy"
 cargo fmt --all -- --check
-cargo clippy --all-targets --quiet -- -D warnings
-cargo clippy --target wasm32-unknown-unknown --quiet -- -D warnings
+# Both builds: the default (standalone) one and the one with gateway mode.
+for features in "" "--features gateway"; do
+  # shellcheck disable=SC2086
+  cargo clippy --all-targets --quiet $features -- -D warnings
+  # shellcheck disable=SC2086
+  cargo clippy --target wasm32-unknown-unknown --quiet $features -- -D warnings
+done
 
-echo "== unit tests (native)"
+echo "== unit tests (native, without and with gateway mode)"
 cargo test --quiet
+cargo test --quiet --features gateway
 
-echo "== release build"
+echo "== release builds"
 bash scripts/build.sh
+bash scripts/build.sh --gateway
 
-echo "== upload size budget"
+echo "== upload size budgets"
 node scripts/upload-size.mjs --max-gzip-kb "${UPLOAD_BUDGET_KB:-150}"
+node scripts/upload-size.mjs --max-gzip-kb "${GATEWAY_UPLOAD_BUDGET_KB:-170}" --config tests/e2e/wrangler.gateway.toml
 
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

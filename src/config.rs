@@ -3,7 +3,17 @@
 
 use std::cell::OnceCell;
 
-use crate::gateway::settings::GatewayConfig;
+#[cfg(feature = "gateway")]
+pub use crate::gateway::settings::GatewayConfig;
+
+/// A build without gateway mode (the default: `scripts/build.sh --gateway` adds it) has no
+/// gateway settings: this type has no values.
+#[cfg(not(feature = "gateway"))]
+#[derive(Debug)]
+pub enum GatewayConfig {}
+
+/// The name of the service binding that can stand in for `UPSTREAM_URL`.
+pub const UPSTREAM_BINDING: &str = "UPSTREAM";
 use crate::oidc::client::{Client, TokenAuth};
 use crate::oidc::http_url::HttpUrl;
 use crate::session::record::SessionPolicy;
@@ -63,9 +73,7 @@ impl<'a> RequestConfig<'a> {
 
     /// Gateway mode's settings, or `None` in standalone mode.
     pub fn gateway(&self) -> Result<Option<&GatewayConfig>, ConfigError> {
-        let loaded = self
-            .gateway
-            .get_or_init(|| GatewayConfig::load(self.settings));
+        let loaded = self.gateway.get_or_init(|| load_gateway(self.settings));
         loaded.as_ref().map(Option::as_ref).map_err(Clone::clone)
     }
 
@@ -73,20 +81,35 @@ impl<'a> RequestConfig<'a> {
     /// mode (an invalid gateway setting is reported by the router before any route runs).
     pub fn auth_prefix(&self) -> &str {
         match self.gateway() {
+            #[cfg(feature = "gateway")]
             Ok(Some(gateway)) => &gateway.auth_prefix,
             _ => "",
         }
     }
 
+    /// Where to read the person's organisation (`WEBEX_PEOPLE_URL`), when an access policy
+    /// needs it; `None` otherwise.
+    #[cfg(feature = "gateway")]
+    pub fn people_url(&self) -> Option<&HttpUrl> {
+        match self.gateway() {
+            Ok(Some(gateway)) if gateway.policy.needs_org() => Some(&gateway.people_url),
+            _ => None,
+        }
+    }
+
+    /// Only gateway mode's access policies ask for the organisation.
+    #[cfg(not(feature = "gateway"))]
+    pub fn people_url(&self) -> Option<&HttpUrl> {
+        None
+    }
+
     /// The relying party's client description (`WEBEX_*`, `REDIRECT_URI`).
     pub fn client(&self) -> Result<&Client, ConfigError> {
         let loaded = self.client.get_or_init(|| {
-            let gateway = self.gateway()?;
+            self.gateway()?;
             let mut client = load_client(self.settings, self.origin, self.auth_prefix())?;
             // An organisation rule needs Webex's people API, which needs its own scope.
-            if gateway.is_some_and(|g| g.policy.needs_org())
-                && !client.scopes.split(' ').any(|s| s == PEOPLE_SCOPE)
-            {
+            if self.people_url().is_some() && !client.scopes.split(' ').any(|s| s == PEOPLE_SCOPE) {
                 client.scopes = format!("{} {PEOPLE_SCOPE}", client.scopes);
             }
             Ok(client)
@@ -107,6 +130,24 @@ impl<'a> RequestConfig<'a> {
         let loaded = self.logout_url.get_or_init(|| logout_url(self.settings));
         loaded.as_ref().map(Option::as_ref).map_err(Clone::clone)
     }
+}
+
+#[cfg(feature = "gateway")]
+fn load_gateway(settings: &dyn Settings) -> Result<Option<GatewayConfig>, ConfigError> {
+    GatewayConfig::load(settings)
+}
+
+/// Without gateway mode in the build, naming an upstream is a configuration error that says
+/// how to get it, rather than a site served unprotected.
+#[cfg(not(feature = "gateway"))]
+fn load_gateway(settings: &dyn Settings) -> Result<Option<GatewayConfig>, ConfigError> {
+    if optional(settings, "UPSTREAM_URL").is_some() || settings.has_binding(UPSTREAM_BINDING) {
+        return Err(ConfigError::new(
+            "UPSTREAM_URL",
+            "turns on gateway mode, which this build leaves out: build with scripts/build.sh --gateway",
+        ));
+    }
+    Ok(None)
 }
 
 /// `SESSION_TTL` (default 8 h) and `SESSION_IDLE_TIMEOUT` (default 1 h).

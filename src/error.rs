@@ -64,14 +64,18 @@ pub enum AppError {
     SessionEnded(SessionEndCause),
     /// A state-changing request from another site.
     CrossSite,
+    #[cfg(feature = "gateway")]
     /// Gateway mode: signed in, but the access policy does not admit this account.
     PolicyDenied {
         account: String,
     },
+    #[cfg(feature = "gateway")]
     /// Gateway mode: the upstream could not be reached (or answered nothing usable).
     UpstreamUnreachable,
+    #[cfg(feature = "gateway")]
     /// Gateway mode: the upstream did not answer in time.
     UpstreamTimeout,
+    #[cfg(feature = "gateway")]
     /// Gateway mode: the platform could not sign the identity assertion.
     AssertionFailed,
     /// Too many logins started from this client address in the rate limit's period.
@@ -127,11 +131,15 @@ impl AppError {
             Self::Provider(e) => shown(502, e.code(), PROVIDER_ANSWER),
             Self::SessionEnded(cause) => shown(401, cause.code(), "Please sign in again"),
             Self::CrossSite => shown(403, "cross_site_request", "Request refused"),
+            #[cfg(feature = "gateway")]
             Self::PolicyDenied { .. } => shown(403, "policy_denied", "Access denied"),
+            #[cfg(feature = "gateway")]
             Self::UpstreamUnreachable => {
                 shown(502, "upstream_unreachable", "The site is unavailable")
             }
+            #[cfg(feature = "gateway")]
             Self::UpstreamTimeout => shown(504, "upstream_timeout", "The site is unavailable"),
+            #[cfg(feature = "gateway")]
             Self::AssertionFailed => shown(500, "assertion_failed", UNAVAILABLE),
             Self::RateLimited => shown(429, "rate_limited", "Too many sign-in attempts"),
             Self::NotFound => shown(404, "not_found", "Page not found"),
@@ -202,10 +210,15 @@ impl AppError {
                 "Webex returned a profile for a different user than the one who signed in.".into()
             }
             Self::Provider(ProviderError::Userinfo(_)) => "Webex's profile service answered with an error or an unreadable response.".into(),
+            #[cfg(feature = "gateway")]
             Self::Provider(ProviderError::People(_)) => "Webex did not say which organisation your account belongs to, which this site needs to let you in.".into(),
+            #[cfg(feature = "gateway")]
             Self::PolicyDenied { account } => format!("The account {account} is not allowed to use this site. Sign out, then sign in with another account."),
+            #[cfg(feature = "gateway")]
             Self::UpstreamUnreachable => "The site behind this sign-in could not be reached. Please try again in a moment.".into(),
+            #[cfg(feature = "gateway")]
             Self::UpstreamTimeout => "The site behind this sign-in did not answer in time. Please try again.".into(),
+            #[cfg(feature = "gateway")]
             Self::AssertionFailed => "The server could not sign your identity for the site. Please try again.".into(),
             Self::SessionEnded(_) => {
                 "Your session could not be renewed with Webex, so it has ended. Sign in again to continue.".into()

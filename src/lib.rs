@@ -15,6 +15,7 @@
 pub mod config;
 pub mod cookies;
 pub mod error;
+#[cfg(feature = "gateway")]
 pub mod gateway;
 pub mod http;
 pub mod oidc;

@@ -7,6 +7,7 @@
 
 use futures_util::future::LocalBoxFuture;
 
+#[cfg(feature = "gateway")]
 use crate::oidc::es256::SignEs256;
 use crate::oidc::jwks::VerifyRs256;
 use crate::oidc::outbound::{OutboundRequest, OutboundResponse, TransportError};
@@ -58,6 +59,21 @@ pub struct Forwarded {
     pub status: u16,
 }
 
+/// A build without gateway mode has no upstream to forward to.
+pub struct NoUpstream<'a>(std::marker::PhantomData<&'a ()>);
+
+impl NoUpstream<'_> {
+    pub fn new<R, B, U>(_: R, _: B, _: U) -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl Upstream for NoUpstream<'_> {
+    async fn forward(&self, _: ForwardPlan) -> Result<Forwarded, TransportError> {
+        Err(TransportError::Network)
+    }
+}
+
 /// The origin (or Worker) behind the gateway.
 #[allow(async_fn_in_trait)]
 pub trait Upstream {
@@ -99,13 +115,24 @@ pub trait RateLimiter {
     fn limit<'a>(&'a self, key: &'a str) -> LocalBoxFuture<'a, RateLimit>;
 }
 
+/// ES256 signing where gateway mode is built in (its assertion); nothing otherwise, so that a
+/// standalone build carries no signing code.
+#[cfg(feature = "gateway")]
+pub trait SignsAssertions: SignEs256 {}
+#[cfg(feature = "gateway")]
+impl<T: SignEs256> SignsAssertions for T {}
+#[cfg(not(feature = "gateway"))]
+pub trait SignsAssertions {}
+#[cfg(not(feature = "gateway"))]
+impl<T> SignsAssertions for T {}
+
 /// The cryptography the Worker borrows from its platform: RS256 signature checks and ES256
 /// signatures (the protocol core's [`VerifyRs256`], [`SignEs256`]) and AES-256-GCM for
 /// records at rest. The Worker hands both
 /// to the runtime's WebCrypto (native code; imported RSA keys are kept for the isolate); tests
 /// use the RustCrypto crates. Boxed futures keep this usable as a trait object, so routes do
 /// not grow another type parameter.
-pub trait Crypto: VerifyRs256 + SignEs256 {
+pub trait Crypto: VerifyRs256 + SignsAssertions {
     /// `ciphertext || tag` (16 bytes), or `None` if the platform failed.
     fn aes256gcm_seal<'a>(
         &'a self,

@@ -9,6 +9,7 @@ mod fetch;
 mod kv;
 mod rate_limit;
 mod timer;
+#[cfg(feature = "gateway")]
 mod upstream;
 
 use std::cell::Cell;
@@ -19,8 +20,8 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
+use crate::config::UPSTREAM_BINDING;
 use crate::error::AppError;
-use crate::gateway::settings::UPSTREAM_BINDING;
 use crate::http::{split_request_url, Incoming, Reply};
 use crate::platform::Platform;
 use crate::provider_api::KeyCache;
@@ -32,7 +33,10 @@ use self::fetch::WorkersFetch;
 use self::kv::{WorkersKv, KV_BINDING};
 use self::rate_limit::{WorkersRateLimiter, LOGIN_RATE_LIMITER_BINDING};
 use self::timer::WorkersTimer;
+#[cfg(feature = "gateway")]
 use self::upstream::WorkersUpstream;
+#[cfg(not(feature = "gateway"))]
+type WorkersUpstream<'a> = crate::platform::NoUpstream<'a>;
 
 /// The runtime's bindings as the app's platform.
 struct Workers<'a>(std::marker::PhantomData<&'a ()>);
@@ -92,6 +96,7 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> 
     };
     let duration_ms = (js_sys::Date::now() as u64).saturating_sub(started);
     log_line(&incoming, &reply, &request_id, duration_ms, &usage);
+    #[cfg(feature = "gateway")]
     if reply.forwarded {
         return match upstream.response(&reply.headers) {
             Some(response) => Ok(response.into()),

@@ -3,7 +3,7 @@
 
 use super::policy::AccessPolicy;
 use super::public_paths::PublicPaths;
-use crate::config::{endpoint, optional, ConfigError, Settings};
+use crate::config::{endpoint, optional, ConfigError, Settings, UPSTREAM_BINDING};
 use crate::oidc::es256::{EcPublicKey, EcSigningKey};
 use crate::oidc::http_url::HttpUrl;
 
@@ -11,8 +11,6 @@ use crate::oidc::http_url::HttpUrl;
 pub const DEFAULT_AUTH_PREFIX: &str = "/_auth";
 /// Webex's "who am I" API, which carries the organisation id.
 pub const DEFAULT_PEOPLE_URL: &str = "https://webexapis.com/v1/people/me";
-/// The name of the service binding that can stand in for `UPSTREAM_URL`.
-pub const UPSTREAM_BINDING: &str = "UPSTREAM";
 
 /// Where forwarded requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,12 +3,14 @@
 //! `HttpClient`; building requests and reading answers is the protocol core's (`oidc`).
 
 mod key_cache;
+#[cfg(feature = "gateway")]
 pub mod people;
 
 use serde_json::{Map, Value};
 
 use crate::oidc::authorization_response::AuthorizationCode;
 use crate::oidc::client::Client;
+#[cfg(feature = "gateway")]
 use crate::oidc::http_url::HttpUrl;
 use crate::oidc::id_token::{
     Expectations, IdTokenError, NonceRule, UnverifiedIdToken, VerifiedIdToken,
@@ -28,6 +30,7 @@ pub enum ProviderError {
     Jwks(JwksError),
     IdToken(IdTokenError),
     Userinfo(UserinfoError),
+    #[cfg(feature = "gateway")]
     People(people::PeopleError),
 }
 
@@ -39,6 +42,7 @@ impl ProviderError {
             Self::Jwks(e) => e.code(),
             Self::IdToken(e) => e.code(),
             Self::Userinfo(e) => e.code(),
+            #[cfg(feature = "gateway")]
             Self::People(e) => e.code(),
         }
     }
@@ -59,6 +63,7 @@ impl From<IdTokenError> for ProviderError {
         Self::IdToken(e)
     }
 }
+#[cfg(feature = "gateway")]
 impl From<people::PeopleError> for ProviderError {
     fn from(e: people::PeopleError) -> Self {
         Self::People(e)
@@ -136,6 +141,7 @@ impl<H: HttpClient> Provider<'_, H> {
     }
 
     /// The person's Webex organisation id (`GET /v1/people/me` at `url`).
+    #[cfg(feature = "gateway")]
     pub async fn fetch_org_id(
         &self,
         url: &HttpUrl,

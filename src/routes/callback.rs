@@ -80,14 +80,13 @@ async fn complete<P: Platform>(
         .fetch_userinfo(&tokens.access_token, id_token.subject())
         .await?;
 
-    let org_id = match ctx.config.gateway()? {
-        Some(gateway) if gateway.policy.needs_org() => Some(
-            provider
-                .fetch_org_id(&gateway.people_url, &tokens.access_token)
-                .await?,
-        ),
-        _ => None,
+    #[cfg(feature = "gateway")]
+    let org_id = match ctx.config.people_url() {
+        Some(url) => Some(provider.fetch_org_id(url, &tokens.access_token).await?),
+        None => None,
     };
+    #[cfg(not(feature = "gateway"))]
+    let org_id = None;
     let mut record = SessionRecord::new(
         id_token.subject().to_owned(),
         id_token.claims().clone(),

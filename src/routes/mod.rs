@@ -9,7 +9,7 @@ mod logout;
 mod me;
 mod refresh;
 
-use crate::config::{RequestConfig, Settings};
+use crate::config::{GatewayConfig, RequestConfig, Settings};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::pages;
@@ -161,7 +161,7 @@ async fn route<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Reply {
         None => req.path.as_str(),
         Some(gateway) => match below(&req.path, base) {
             Some(path) => path,
-            None => return crate::gateway::handle(req, ctx, gateway).await,
+            None => return outside_prefix(req, ctx, gateway).await,
         },
     };
     let Some(route) = Route::at(path, gateway.is_some()) else {
@@ -177,11 +177,55 @@ async fn route<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Reply {
         (Route::Me, _) => me::handle(req, ctx).await,
         (Route::Logout, _) => logout::handle(req, ctx).await,
         (Route::Refresh, _) => refresh::handle(req, ctx).await,
-        (Route::Jwks, Some(gateway)) => Ok(crate::gateway::jwks(gateway)),
-        (Route::Check, Some(gateway)) => return crate::gateway::check(req, ctx, gateway).await,
+        (Route::Jwks | Route::Check, Some(gateway)) => {
+            return gateway_route(route, req, ctx, gateway).await
+        }
         (Route::Jwks | Route::Check, None) => Err(AppError::NotFound),
     };
     result.unwrap_or_else(|err| error_reply(&err, base))
+}
+
+/// A request outside `AUTH_PREFIX`: the gateway's.
+#[cfg(feature = "gateway")]
+async fn outside_prefix<P: Platform>(
+    req: &Incoming,
+    ctx: &Context<'_, P>,
+    gateway: &GatewayConfig,
+) -> Reply {
+    crate::gateway::handle(req, ctx, gateway).await
+}
+
+/// The gateway's own routes below `AUTH_PREFIX`.
+#[cfg(feature = "gateway")]
+async fn gateway_route<P: Platform>(
+    route: Route,
+    req: &Incoming,
+    ctx: &Context<'_, P>,
+    gateway: &GatewayConfig,
+) -> Reply {
+    match route {
+        Route::Check => crate::gateway::check(req, ctx, gateway).await,
+        _ => crate::gateway::jwks(gateway),
+    }
+}
+
+#[cfg(not(feature = "gateway"))]
+async fn outside_prefix<P: Platform>(
+    _: &Incoming,
+    _: &Context<'_, P>,
+    gateway: &GatewayConfig,
+) -> Reply {
+    match *gateway {}
+}
+
+#[cfg(not(feature = "gateway"))]
+async fn gateway_route<P: Platform>(
+    _: Route,
+    _: &Incoming,
+    _: &Context<'_, P>,
+    gateway: &GatewayConfig,
+) -> Reply {
+    match *gateway {}
 }
 
 /// Plain `http://` is served only on this machine (`wrangler dev`). Anywhere else the same URL

@@ -46,10 +46,7 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
     };
     let provider = ctx.provider()?;
     let base = active.record.clone();
-    let people_url = match ctx.config.gateway()? {
-        Some(gateway) if gateway.policy.needs_org() => Some(&gateway.people_url),
-        _ => None,
-    };
+    let people_url = ctx.config.people_url();
     match refresh_profile(&provider, people_url, &mut active.record).await {
         Ok(()) => {
             active.record.last_seen_at = ctx.now;
@@ -118,10 +115,13 @@ async fn refresh_profile<H: HttpClient>(
         other => other?,
     };
     record.userinfo = userinfo;
+    #[cfg(feature = "gateway")]
     if let Some(url) = people_url {
         let token = &record.tokens.access_token;
         record.org_id = Some(provider.fetch_org_id(url, token).await?);
     }
+    #[cfg(not(feature = "gateway"))]
+    let _ = people_url;
     Ok(())
 }
 

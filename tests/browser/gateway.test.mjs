@@ -10,7 +10,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { startOrigin } from '../gateway/origin.mjs';
 import { DEMO_USER } from '../provider/provider.mjs';
 import { ARTIFACTS, launchChromium, watchPage } from './chromium.mjs';
-import { startStack, stopAll } from '../e2e/harness.mjs';
+import { GATEWAY_CONFIG_ARGS, startStack, stopAll } from '../e2e/harness.mjs';
 
 let stack;
 let origin;
@@ -24,6 +24,7 @@ before(async () => {
     workerPort: 8872,
     providerPort: 9472,
     authPrefix: '/_auth',
+    configArgs: GATEWAY_CONFIG_ARGS,
     forwardedMarker: 'x-demo-origin',
     vars: {
       UPSTREAM_URL: origin.url,

@@ -15,6 +15,7 @@ import { startOrigin } from '../gateway/origin.mjs';
 import { processTree } from '../bench/procstat.mjs';
 import { DEMO_ORG_ID, DEMO_USER } from '../provider/provider.mjs';
 import {
+  GATEWAY_CONFIG_ARGS,
   LOGIN_COOKIE,
   SESSION_COOKIE,
   logLineFor,
@@ -45,6 +46,7 @@ before(async () => {
     workerPort: 8870,
     providerPort: 9470,
     authPrefix: PREFIX,
+    configArgs: GATEWAY_CONFIG_ARGS,
     forwardedMarker: 'x-demo-origin',
     vars: {
       UPSTREAM_URL: origin.url,
@@ -307,6 +309,7 @@ test('an organisation rule admits members and checks again at every refresh', { 
     workerPort: 8871,
     providerPort: 9471,
     authPrefix: PREFIX,
+    configArgs: GATEWAY_CONFIG_ARGS,
     forwardedMarker: 'x-demo-origin',
     vars: {
       UPSTREAM_URL: orgOrigin.url,

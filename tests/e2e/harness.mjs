@@ -32,6 +32,8 @@ const WRANGLER = path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js
 // stand-in Worker). ROOT_CONFIG_ARGS: the root wrangler.toml itself, real limit included.
 export const E2E_CONFIG_ARGS = ['--config', process.env.E2E_WRANGLER_CONFIG || path.join('tests', 'e2e', 'wrangler.toml')];
 export const ROOT_CONFIG_ARGS = ['--config', 'wrangler.toml'];
+/** The gateway build (gateway mode compiled in), for the gateway tests. */
+export const GATEWAY_CONFIG_ARGS = ['--config', path.join('tests', 'e2e', 'wrangler.gateway.toml')];
 
 export const SESSION_COOKIE = '__Host-webex-session';
 export const LOGIN_COOKIE = '__Host-webex-login';

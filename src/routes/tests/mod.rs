@@ -2,6 +2,7 @@
 //! tokens with test keys (`crate::testing`). The same flows run against the real runtime in
 //! `tests/e2e`. One file per theme; the simulated browser (`World`) is here.
 
+#[cfg(feature = "gateway")]
 mod gateway;
 mod hardening;
 mod keys;

@@ -51,3 +51,19 @@ fn both_cookies_live_as_long_as_what_they_carry() {
         .to_owned();
     assert!(session.contains("; Max-Age=7200;"), "{session}");
 }
+
+#[cfg(not(feature = "gateway"))]
+#[test]
+fn an_upstream_without_gateway_mode_in_the_build_says_how_to_get_it() {
+    let world = World::new().with_setting("UPSTREAM_URL", "https://origin.example.com");
+    for path in ["/", "/login", "/anything"] {
+        let reply = world.get(path);
+        assert_eq!(
+            (reply.status, reply.reason),
+            (500, "config_invalid"),
+            "{path}"
+        );
+        assert!(reply.body.contains("UPSTREAM_URL"));
+        assert!(reply.body.contains("scripts/build.sh --gateway"));
+    }
+}
