@@ -12,7 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh
 export WRANGLER_SEND_METRICS=false
 
 WORKER_PORT=${PORT:-8787}
@@ -37,7 +36,8 @@ if [ "${GATEWAY:-}" = 1 ]; then
   fi
   GATEWAY_ORIGIN="http://localhost:$WORKER_PORT" ORIGIN_PORT=$ORIGIN_PORT node tests/gateway/origin.mjs &
   pids+=($!)
-  wrangler+=(--var "UPSTREAM_URL:http://127.0.0.1:$ORIGIN_PORT"
+  wrangler+=(--config wrangler.gateway.toml
+             --var "UPSTREAM_URL:http://127.0.0.1:$ORIGIN_PORT"
              --var "ASSERTION_SIGNING_KEY:$(cat .dev.gateway-key.json)")
   if ! has_setting ALLOWED_EMAILS && ! has_setting ALLOWED_EMAIL_DOMAINS && ! has_setting ALLOWED_WEBEX_ORGS \
      && ! has_setting ALLOW_ANY_WEBEX_USER; then
@@ -45,6 +45,7 @@ if [ "${GATEWAY:-}" = 1 ]; then
   fi
   echo "run: gateway mode: http://localhost:$WORKER_PORT/ is the demo origin behind sign-in"
 fi
+# (wrangler builds through scripts/build.sh, or build.sh --gateway, itself)
 
 
 if has_setting WEBEX_CLIENT_ID && has_setting WEBEX_CLIENT_SECRET; then
