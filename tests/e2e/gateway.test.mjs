@@ -351,3 +351,13 @@ test('an organisation rule admits members and checks again at every refresh', { 
     }
   }
 });
+
+test('the origin\'s redirects go back to the client as sent, never followed by the Worker', { timeout: 60_000 }, async () => {
+  const browser = await signedIn();
+  const before = origin.requests.length;
+  const moved = await browser.request(stack.url('/redirect'));
+  assert.equal(moved.status, 302);
+  assert.equal(moved.rawLocation, '/echo/after-redirect');
+  assert.equal(moved.headers.get('x-demo-origin'), '1');
+  assert.deepEqual(origin.requests.slice(before).map((r) => r.path), ['/redirect'], 'nothing followed');
+});
