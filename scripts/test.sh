@@ -44,8 +44,9 @@ echo "== end-to-end (wrangler dev + local OpenID Provider) and browser tests"
 export WRANGLER_SEND_METRICS=false
 node --test --test-concurrency=1 tests/e2e/*.test.mjs tests/browser/*.test.mjs
 
-echo "== benchmark smoke run"
+echo "== benchmark smoke runs"
 node tests/bench/bench.mjs --smoke
+node tests/bench/gateway.mjs --smoke
 
 echo "== soak: ${SOAK_CLIENTS:-20} clients for ${SOAK_SECONDS:-120} s of mixed logins, views, refreshes and logouts"
 node --test tests/bench/soak.mjs
