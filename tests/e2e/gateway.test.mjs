@@ -361,3 +361,42 @@ test('the origin\'s redirects go back to the client as sent, never followed by t
   assert.equal(moved.headers.get('x-demo-origin'), '1');
   assert.deepEqual(origin.requests.slice(before).map((r) => r.path), ['/redirect'], 'nothing followed');
 });
+
+test('in front of another Worker through a service binding (UPSTREAM) instead of UPSTREAM_URL', { timeout: 180_000 }, async () => {
+  const bound = await startStack({
+    workerPort: 8873,
+    providerPort: 9473,
+    authPrefix: PREFIX,
+    forwardedMarker: 'x-demo-origin',
+    configArgs: [
+      '--config', 'tests/e2e/wrangler.gateway-binding.toml',
+      '--config', 'tests/e2e/upstream-worker/wrangler.toml',
+    ],
+    vars: {
+      ALLOW_ANY_WEBEX_USER: 'true',
+      ASSERTION_SIGNING_KEY: JSON.stringify(await newKey()),
+    },
+  });
+  bound.allowUnrecorded('GET', `${PREFIX}/jwks.json`, 200);
+  try {
+    const api = await bound.newBrowser().request(bound.url('/echo/bound'), { headers: { accept: 'application/json' } });
+    assert.equal(api.status, 401, 'gateway mode is on with the binding alone');
+    const browser = await signedIn(bound, '/echo/bound?via=binding');
+    const page = await browser.request(bound.url('/echo/bound?via=binding'));
+    assert.equal(page.status, 200);
+    const seen = json(page);
+    assert.equal(seen.path, '/echo/bound');
+    assert.equal(seen.search, '?via=binding');
+    assert.equal(seen.headers['x-webex-email'], DEMO_USER.email);
+    assert.equal(seen.headers.cookie, undefined, 'our cookies stay with us');
+    const keys = createRemoteJWKSet(new URL(bound.url(`${PREFIX}/jwks.json`)));
+    const { payload } = await jwtVerify(seen.headers['webex-assertion'], keys, {
+      issuer: bound.workerOrigin,
+      audience: bound.workerOrigin,
+      algorithms: ['ES256'],
+    });
+    assert.equal(payload.email, DEMO_USER.email);
+  } finally {
+    await stopAll(bound);
+  }
+});
