@@ -311,6 +311,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_write_back_keeps_the_newest_organisation() {
+        let base = record(0);
+        let mut refreshed = base.clone();
+        refreshed.org_id = Some("org-now".into());
+        // A refresh that read the organisation again stores it...
+        assert_eq!(
+            refreshed
+                .merge_write_back(&base, base.clone())
+                .org_id
+                .as_deref(),
+            Some("org-now")
+        );
+        // ...and a touch that did not keeps what a refresh stored meanwhile.
+        let mut touch = base.clone();
+        touch.last_seen_at = 40;
+        assert_eq!(
+            touch.merge_write_back(&base, refreshed).org_id.as_deref(),
+            Some("org-now")
+        );
+    }
+
+    #[test]
     fn access_token_expiry_margin() {
         let t = tokens();
         assert!(!t.access_token_expiring(10_000 - ACCESS_TOKEN_MARGIN_SECS - 1));

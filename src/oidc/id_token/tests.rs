@@ -484,6 +484,18 @@ fn token_of_length(len: usize) -> String {
 }
 
 #[test]
+fn a_token_with_many_claims_is_not_too_long() {
+    // Real ID tokens are 1–2 kB; one with many claims (groups, say) can reach several. The
+    // limit is there against garbage, not against them.
+    for length in [2_000, 8_000, 15_000] {
+        assert!(
+            UnverifiedIdToken::parse(&token_of_length(length)).is_ok(),
+            "{length}"
+        );
+    }
+}
+
+#[test]
 fn tokens_up_to_the_size_limit_parse_and_longer_ones_do_not() {
     let at_limit = token_of_length(MAX_ID_TOKEN_BYTES);
     assert_eq!(at_limit.len(), MAX_ID_TOKEN_BYTES);
