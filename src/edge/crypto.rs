@@ -93,21 +93,14 @@ async fn signing_key(key: &EcSigningKey) -> Option<web_sys::CryptoKey> {
     if cached.is_some() {
         return cached;
     }
-    let jwk = js_sys::Object::new();
-    for (name, value) in [
+    let jwk = [
         ("kty", "EC".to_owned()),
         ("crv", "P-256".to_owned()),
         ("x", Base64UrlUnpadded::encode_string(&key.public.x)),
         ("y", Base64UrlUnpadded::encode_string(&key.public.y)),
         ("d", Base64UrlUnpadded::encode_string(key.d())),
-    ] {
-        Reflect::set(&jwk, &name.into(), &value.into()).ok()?;
-    }
-    let usages = js_sys::Array::of1(&"sign".into());
-    let promise = subtle_crypto()?
-        .import_key_with_object("jwk", &jwk, &p256_algorithm(), false, &usages)
-        .ok()?;
-    let handle: web_sys::CryptoKey = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    ];
+    let handle = import_jwk(&jwk, &p256_algorithm(), "sign").await?;
     SIGNING.with(|slot| *slot.borrow_mut() = Some((key.public.kid.clone(), handle.clone())));
     Some(handle)
 }
@@ -159,20 +152,13 @@ async fn imported_key(key: &RsaPublicKey) -> Option<web_sys::CryptoKey> {
     if cached.is_some() {
         return cached;
     }
-    let jwk = js_sys::Object::new();
-    for (name, value) in [
+    let jwk = [
         ("kty", "RSA".to_owned()),
         ("n", Base64UrlUnpadded::encode_string(key.modulus())),
         ("e", Base64UrlUnpadded::encode_string(key.exponent())),
         ("alg", "RS256".to_owned()),
-    ] {
-        Reflect::set(&jwk, &name.into(), &value.into()).ok()?;
-    }
-    let usages = js_sys::Array::of1(&"verify".into());
-    let promise = subtle_crypto()?
-        .import_key_with_object("jwk", &jwk, &rs256_algorithm(), false, &usages)
-        .ok()?;
-    let handle: web_sys::CryptoKey = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    ];
+    let handle = import_jwk(&jwk, &rs256_algorithm(), "verify").await?;
     IMPORTED.with(|imported| {
         let mut imported = imported.borrow_mut();
         if imported.len() >= MAX_IMPORTED_KEYS {
@@ -181,6 +167,23 @@ async fn imported_key(key: &RsaPublicKey) -> Option<web_sys::CryptoKey> {
         imported.push((key.modulus().to_vec(), handle.clone()));
     });
     Some(handle)
+}
+
+/// Imports a key given as JWK members, not extractable, for the one `usage`.
+async fn import_jwk(
+    members: &[(&str, String)],
+    algorithm: &js_sys::Object,
+    usage: &str,
+) -> Option<web_sys::CryptoKey> {
+    let jwk = js_sys::Object::new();
+    for (name, value) in members {
+        Reflect::set(&jwk, &(*name).into(), &value.into()).ok()?;
+    }
+    let usages = js_sys::Array::of1(&usage.into());
+    let promise = subtle_crypto()?
+        .import_key_with_object("jwk", &jwk, algorithm, false, &usages)
+        .ok()?;
+    JsFuture::from(promise).await.ok()?.dyn_into().ok()
 }
 
 #[derive(Clone, Copy)]

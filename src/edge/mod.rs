@@ -20,12 +20,13 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
+use crate::config::RequestConfig;
 use crate::config::UPSTREAM_BINDING;
 use crate::error::AppError;
 use crate::http::{split_request_url, Incoming, Reply};
 use crate::platform::Platform;
 use crate::provider_api::KeyCache;
-use crate::routes::{self, Bindings, Context, InFlightRefreshes};
+use crate::routes::{self, Context, InFlightRefreshes};
 
 use self::crypto::WebCrypto;
 use self::env::WorkerSettings;
@@ -71,19 +72,20 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> 
         let keys = KEYS.with(Rc::clone);
         let refreshing = REFRESHING.with(Rc::clone);
         let limiter = binding(LOGIN_RATE_LIMITER_BINDING);
-        let bindings = Bindings::<Workers> {
+        let settings = WorkerSettings(&env);
+        let ctx = Context::<Workers> {
             kv: &WorkersKv { kv, usage: &usage },
             http: &WorkersFetch { usage: &usage },
             upstream: &upstream,
             timer: &WorkersTimer,
             crypto: &WebCrypto,
             login_limiter: &WorkersRateLimiter(limiter),
-            settings: &WorkerSettings(&env),
             keys: &keys,
             refreshing: &refreshing,
+            config: RequestConfig::new(&settings, &incoming.origin),
             now: (started / 1000) as i64,
         };
-        routes::handle(&incoming, &Context::new(bindings, &incoming.origin)).await
+        routes::handle(&incoming, &ctx).await
     } else {
         let missing = routes::error_reply(
             &AppError::Config(crate::config::ConfigError {

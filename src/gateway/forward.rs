@@ -59,6 +59,23 @@ pub fn header_safe(text: &str) -> String {
     out
 }
 
+/// The identity the gateway vouches for, as headers: for the forwarded request and for a
+/// forward-auth answer.
+pub fn identity_headers(who: &Identity, assertion: String) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("X-Webex-User", header_safe(&who.subject))];
+    for (name, value) in [
+        ("X-Webex-Email", &who.email),
+        ("X-Webex-Name", &who.name),
+        ("X-Webex-Org-Id", &who.org_id),
+    ] {
+        if let Some(value) = value {
+            headers.push((name, header_safe(value)));
+        }
+    }
+    headers.push(("Webex-Assertion", assertion));
+    headers
+}
+
 /// The plan for a request that passed the gateway: `identity` and `assertion` are `None` on a
 /// public path.
 pub fn plan(
@@ -82,17 +99,7 @@ pub fn plan(
         set_headers.push(("Cookie", cookies));
     }
     if let Some((who, assertion)) = identity {
-        set_headers.push(("X-Webex-User", header_safe(&who.subject)));
-        for (name, value) in [
-            ("X-Webex-Email", &who.email),
-            ("X-Webex-Name", &who.name),
-            ("X-Webex-Org-Id", &who.org_id),
-        ] {
-            if let Some(value) = value {
-                set_headers.push((name, header_safe(value)));
-            }
-        }
-        set_headers.push(("Webex-Assertion", assertion));
+        set_headers.extend(identity_headers(who, assertion));
     }
     ForwardPlan {
         url,

@@ -33,7 +33,7 @@ pub async fn handle<P: Platform>(
     if gateway.public_paths.admit(&req.path) {
         return forward(req, ctx, gateway, None).await;
     }
-    match admitted(req, ctx, gateway).await {
+    match admitted(req, ctx, gateway, req.is_navigation()).await {
         Ok(who) => {
             let base = gateway.auth_prefix.as_str();
             let signed = assertion::sign(ctx.crypto, gateway, &who, &req.origin, ctx.now).await;
@@ -54,11 +54,7 @@ pub async fn check<P: Platform>(
     gateway: &GatewayConfig,
 ) -> Reply {
     // Forward-auth subrequests are never navigations: the proxy turns a 401 into a redirect.
-    let api_call = Incoming {
-        sec_fetch_mode: Some("cors".into()),
-        ..req.clone()
-    };
-    let who = match admitted(&api_call, ctx, gateway).await {
+    let who = match admitted(req, ctx, gateway, false).await {
         Ok(who) => who,
         Err(refusal) => return refusal,
     };
@@ -66,12 +62,9 @@ pub async fn check<P: Platform>(
     let Some(assertion) = signed else {
         return error_reply(&AppError::AssertionFailed, &gateway.auth_prefix);
     };
-    let plan = forward::plan(req, String::new(), false, Some((&who, assertion)));
     let mut reply = Reply::empty(204).with_reason(reason::CHECK_ALLOWED);
-    for (name, value) in plan.set_headers {
-        if name.starts_with("X-Webex-") || name == "Webex-Assertion" {
-            reply = reply.with_header(name, &value);
-        }
+    for (name, value) in forward::identity_headers(&who, assertion) {
+        reply = reply.with_header(name, &value);
     }
     reply
 }
@@ -82,35 +75,40 @@ pub fn jwks(gateway: &GatewayConfig) -> Reply {
 }
 
 /// The signed-in person if the policy admits them; otherwise the answer to give instead
-/// (sign in first, or access denied).
+/// (sign in first, or access denied: as a page for a `navigation`, as JSON otherwise).
 async fn admitted<P: Platform>(
     req: &Incoming,
     ctx: &Context<'_, P>,
     gateway: &GatewayConfig,
+    navigation: bool,
 ) -> Result<Identity, Reply> {
     let base = gateway.auth_prefix.as_str();
     let sessions = ctx.sessions().map_err(|err| error_reply(&err, base))?;
     let mut active = match sessions.lookup(&req.cookie_header).await {
         Ok(Lookup::Active(active)) => active,
-        Ok(Lookup::Gone) => return Err(sign_in_first(req, base).with_cookie(clear_cookie())),
-        Ok(Lookup::SignedOut | Lookup::Ambiguous) => return Err(sign_in_first(req, base)),
+        Ok(Lookup::Gone) => {
+            return Err(sign_in_first(req, base, navigation).with_cookie(clear_cookie()))
+        }
+        Ok(Lookup::SignedOut | Lookup::Ambiguous) => {
+            return Err(sign_in_first(req, base, navigation))
+        }
         Err(err) => return Err(error_reply(&err.into(), base)),
     };
     if let Ok(WriteBack::Ended) = sessions.touch_if_due(&mut active).await {
-        return Err(sign_in_first(req, base).with_cookie(clear_cookie()));
+        return Err(sign_in_first(req, base, navigation).with_cookie(clear_cookie()));
     }
     let who = Identity::of(&active.record);
     match gateway.policy.check(&who) {
         Ok(()) => Ok(who),
-        Err(denial) => Err(denied(req, base, &active.record, &who, denial)),
+        Err(denial) => Err(denied(navigation, base, &active.record, &who, denial)),
     }
 }
 
 /// A page load goes to sign in and comes back to the same path and query; anything else
 /// gets a 401 with the way to sign in.
-fn sign_in_first(req: &Incoming, base: &str) -> Reply {
+fn sign_in_first(req: &Incoming, base: &str, navigation: bool) -> Reply {
     let login = format!("{base}/login");
-    if req.is_navigation() {
+    if navigation {
         let mut back = req.path.clone();
         if !req.query.is_empty() {
             back.push('?');
@@ -132,13 +130,13 @@ fn sign_in_first(req: &Incoming, base: &str) -> Reply {
 }
 
 fn denied(
-    req: &Incoming,
+    navigation: bool,
     base: &str,
     record: &SessionRecord,
     who: &Identity,
     denial: Denial,
 ) -> Reply {
-    if req.is_navigation() {
+    if navigation {
         let account = who
             .email
             .clone()

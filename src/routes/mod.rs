@@ -9,7 +9,7 @@ mod logout;
 mod me;
 mod refresh;
 
-use crate::config::{GatewayConfig, RequestConfig, Settings};
+use crate::config::{GatewayConfig, RequestConfig};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::pages;
@@ -34,42 +34,13 @@ pub struct Context<'a, P: Platform> {
     pub keys: &'a KeyCache,
     /// Sessions this isolate is refreshing (one refresh per session at a time).
     pub refreshing: &'a InFlightRefreshes,
+    /// This request's settings: `RequestConfig::new(settings, origin)`.
     pub config: RequestConfig<'a>,
     /// Seconds since the Unix epoch.
     pub now: i64,
 }
 
-/// What the runtime hands over for one request; [`Context::new`] adds the settings view.
-pub struct Bindings<'a, P: Platform> {
-    pub kv: &'a P::Kv,
-    pub http: &'a P::Http,
-    pub upstream: &'a P::Upstream,
-    pub timer: &'a dyn Timer,
-    pub crypto: &'a dyn Crypto,
-    pub login_limiter: &'a dyn RateLimiter,
-    pub settings: &'a dyn Settings,
-    pub keys: &'a KeyCache,
-    pub refreshing: &'a InFlightRefreshes,
-    pub now: i64,
-}
-
 impl<'a, P: Platform> Context<'a, P> {
-    /// The context of a request to this Worker at `origin`.
-    pub fn new(bindings: Bindings<'a, P>, origin: &'a str) -> Self {
-        Self {
-            kv: bindings.kv,
-            http: bindings.http,
-            upstream: bindings.upstream,
-            timer: bindings.timer,
-            crypto: bindings.crypto,
-            login_limiter: bindings.login_limiter,
-            keys: bindings.keys,
-            refreshing: bindings.refreshing,
-            config: RequestConfig::new(bindings.settings, origin),
-            now: bindings.now,
-        }
-    }
-
     /// The session store, with the configured lifetimes.
     pub fn sessions(&self) -> Result<SessionStore<'_, P::Kv>, AppError> {
         Ok(SessionStore {

@@ -23,6 +23,7 @@ use url::Url;
 
 use super::*;
 use crate::config::tests::MapSettings;
+use crate::config::RequestConfig;
 use crate::oidc::test_keys::RustCrypto;
 use crate::pending_login::LOGIN_COOKIE;
 use crate::platform::{KeyValueStore, Platform};
@@ -88,19 +89,18 @@ impl World {
 
     /// The context of a request to this Worker reached at `origin`.
     fn context_at<'a>(&'a self, origin: &'a str) -> Context<'a, TestPlatform> {
-        let bindings = Bindings {
+        Context {
             kv: &self.kv,
             http: &self.provider,
             upstream: &self.upstream,
             timer: &self.provider,
             crypto: &RustCrypto,
             login_limiter: &self.limiter,
-            settings: &self.settings,
             keys: &self.keys,
             refreshing: &self.refreshing,
+            config: RequestConfig::new(&self.settings, origin),
             now: self.now.get(),
-        };
-        Context::new(bindings, origin)
+        }
     }
 
     fn incoming(&self, method: &str, target: &str, extra: &[(&str, &str)]) -> Incoming {
