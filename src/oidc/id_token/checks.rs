@@ -3,10 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{
-    decode_json_object, IdTokenError, NonceRule, TimeClaims, VerifiedIdToken, CLOCK_LEEWAY_SECS,
-    MAX_SUB_LEN,
-};
+use super::{IdTokenError, NonceRule, TimeClaims, VerifiedIdToken, CLOCK_LEEWAY_SECS, MAX_SUB_LEN};
 use crate::oidc::secrets::constant_time_eq;
 
 pub(super) fn check_algorithm(alg: &str) -> Result<(), IdTokenError> {
@@ -21,12 +18,21 @@ pub(super) fn check_algorithm(alg: &str) -> Result<(), IdTokenError> {
 
 /// RFC 7515 §4.1.11: a recipient must refuse a JWS whose `crit` lists an extension it does
 /// not understand. This client understands none, so a `crit` of any value is refused.
-pub(super) fn check_no_crit(signing_input: &str) -> Result<(), IdTokenError> {
-    let header = signing_input.split('.').next().unwrap_or_default();
-    if decode_json_object(header)?.contains_key("crit") {
+pub(super) fn check_no_crit(header: &Map<String, Value>) -> Result<(), IdTokenError> {
+    if header.contains_key("crit") {
         Err(IdTokenError::CriticalHeader)
     } else {
         Ok(())
+    }
+}
+
+/// RFC 7515 §4.1.10, RFC 7519 §5.2: the payload must be the JSON claims set itself. A `cty`
+/// other than `JSON` announces something else (a nested JWT, say), which is not an ID token.
+pub(super) fn check_content_type(header: &Map<String, Value>) -> Result<(), IdTokenError> {
+    match header.get("cty") {
+        None => Ok(()),
+        Some(Value::String(cty)) if cty.eq_ignore_ascii_case("json") => Ok(()),
+        Some(_) => Err(IdTokenError::Malformed),
     }
 }
 

@@ -5,7 +5,6 @@
 //! → [`VerifiedIdToken`] (every rule passed; the only type whose claims can be read).
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use jwt_compact::UntrustedToken;
 use serde_json::{Map, Value};
 
 mod checks;
@@ -130,9 +129,13 @@ pub struct Expectations<'a> {
 
 /// A parsed token whose signature has not been checked: only its header can be read.
 pub struct UnverifiedIdToken<'a> {
-    token: UntrustedToken<'a>,
     /// `header.payload`, the bytes the signature covers (RFC 7515 §5.2).
     signing_input: &'a str,
+    /// The header's `kid`, if any.
+    kid: Option<String>,
+    /// The decoded payload: JSON, parsed only once the signature verified.
+    payload: Vec<u8>,
+    signature: Vec<u8>,
 }
 
 /// Claims under a verified signature, not yet checked against the rules.
@@ -161,21 +164,26 @@ impl<'a> UnverifiedIdToken<'a> {
         if raw.len() > MAX_ID_TOKEN_BYTES {
             return Err(IdTokenError::Malformed);
         }
-        let token = UntrustedToken::new(raw).map_err(|_| IdTokenError::Malformed)?;
-        check_algorithm(token.algorithm())?;
-        let signing_input = raw
-            .rsplit_once('.')
-            .map(|(input, _)| input)
+        // The JWS Compact Serialization: exactly three base64url parts (RFC 7515 §7.1); a
+        // fourth `.` lands in the payload, which then fails to decode.
+        let (signing_input, signature) = raw.rsplit_once('.').ok_or(IdTokenError::Malformed)?;
+        let (header, payload) = signing_input
+            .split_once('.')
             .ok_or(IdTokenError::Malformed)?;
-        check_no_crit(signing_input)?;
+        let header = decode_json_object(header)?;
+        check_algorithm(header_alg(&header)?)?;
+        check_no_crit(&header)?;
+        check_content_type(&header)?;
         Ok(Self {
-            token,
             signing_input,
+            kid: header_kid(&header)?,
+            payload: decode_segment(payload)?,
+            signature: decode_segment(signature)?,
         })
     }
 
     pub fn kid(&self) -> Option<&str> {
-        self.token.header().key_id.as_deref()
+        self.kid.as_deref()
     }
 
     /// Tries the key named by `kid`, or every key when the token names none (OIDC Core
@@ -186,13 +194,12 @@ impl<'a> UnverifiedIdToken<'a> {
         crypto: &dyn VerifyRs256,
     ) -> Result<SignedClaims, IdTokenError> {
         let message = self.signing_input.as_bytes();
-        let signature = self.token.signature_bytes();
         for candidate in keys.candidates(self.kid()) {
             if crypto
-                .verify_rs256(&candidate.key, message, signature)
+                .verify_rs256(&candidate.key, message, &self.signature)
                 .await
             {
-                let claims = decode_claims(self.signing_input)?;
+                let claims = parse_json_object(&self.payload)?;
                 let times = TimeClaims::read(&claims)?;
                 return Ok(SignedClaims { claims, times });
             }
@@ -235,17 +242,35 @@ impl VerifiedIdToken {
     }
 }
 
-/// The payload of a token whose signature verified: a JSON object (RFC 7519 §7.2 step 10).
-fn decode_claims(signing_input: &str) -> Result<Map<String, Value>, IdTokenError> {
-    let payload = signing_input
-        .split_once('.')
-        .map(|(_, payload)| payload)
-        .ok_or(IdTokenError::Malformed)?;
-    decode_json_object(payload)
+/// One base64url segment of a compact JWS, unpadded (RFC 7515 §2).
+fn decode_segment(segment: &str) -> Result<Vec<u8>, IdTokenError> {
+    Base64UrlUnpadded::decode_vec(segment).map_err(|_| IdTokenError::Malformed)
 }
 
-/// One base64url segment of a compact JWS holding a JSON object.
+/// One base64url segment of a compact JWS holding a JSON object (the header).
 fn decode_json_object(segment: &str) -> Result<Map<String, Value>, IdTokenError> {
-    let json = Base64UrlUnpadded::decode_vec(segment).map_err(|_| IdTokenError::Malformed)?;
-    serde_json::from_slice(&json).map_err(|_| IdTokenError::Malformed)
+    parse_json_object(&decode_segment(segment)?)
+}
+
+/// A JSON object: the header, or the payload of a token whose signature verified
+/// (RFC 7519 §7.2 steps 4 and 10).
+fn parse_json_object(json: &[u8]) -> Result<Map<String, Value>, IdTokenError> {
+    serde_json::from_slice(json).map_err(|_| IdTokenError::Malformed)
+}
+
+/// The header's `alg`, which must be a string (RFC 7515 §4.1.1).
+fn header_alg(header: &Map<String, Value>) -> Result<&str, IdTokenError> {
+    header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(IdTokenError::Malformed)
+}
+
+/// The header's `kid`: absent, or a string (RFC 7515 §4.1.4).
+fn header_kid(header: &Map<String, Value>) -> Result<Option<String>, IdTokenError> {
+    match header.get("kid") {
+        None => Ok(None),
+        Some(Value::String(kid)) => Ok(Some(kid.clone())),
+        Some(_) => Err(IdTokenError::Malformed),
+    }
 }

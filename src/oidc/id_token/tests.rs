@@ -341,6 +341,47 @@ fn rejects_any_crit_header() {
 }
 
 #[test]
+fn header_fields_of_the_wrong_shape_are_malformed() {
+    for header in [
+        json!({"alg": 256}),
+        json!({"typ": "JWT"}),
+        json!({"alg": "RS256", "kid": 7}),
+        json!({"alg": "RS256", "kid": null}),
+        json!({"alg": "RS256", "cty": "JWT"}),
+        json!({"alg": "RS256", "cty": 1}),
+        json!(["RS256"]),
+    ] {
+        let token = sign_rs256(TestKey::get(0), &header, &good_claims());
+        assert_eq!(
+            verify_with(&token, &default_keys()).unwrap_err(),
+            IdTokenError::Malformed,
+            "{header}"
+        );
+    }
+    let header = json!({"alg": "RS256", "cty": "json", "typ": "JWT"});
+    let token = sign_rs256(TestKey::get(0), &header, &good_claims());
+    assert!(verify_with(&token, &default_keys()).is_ok(), "cty JSON");
+}
+
+#[test]
+fn only_three_part_tokens_parse() {
+    let token = sign_rs256(TestKey::get(0), &json!({"alg": "RS256"}), &good_claims());
+    assert!(verify_with(&token, &default_keys()).is_ok());
+    for tampered in [
+        format!("{token}."),
+        format!(".{token}"),
+        format!("{token}.e30"),
+        token.replacen('.', "..", 1),
+    ] {
+        assert_eq!(
+            verify_with(&tampered, &default_keys()).unwrap_err(),
+            IdTokenError::Malformed,
+            "{tampered:.30}"
+        );
+    }
+}
+
+#[test]
 fn rejects_hs256_signed_with_the_public_key() {
     let key = TestKey::get(0);
     for secret in [
