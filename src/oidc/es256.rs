@@ -56,7 +56,7 @@ fn coordinate(jwk: &Map<String, Value>, name: &str) -> Result<[u8; 32], String> 
 
 fn ec_jwk(text: &str) -> Result<Map<String, Value>, String> {
     let jwk: Map<String, Value> =
-        serde_json::from_str(text).map_err(|_| "is not a JSON Web Key".to_owned())?;
+        serde_json::from_slice(text.as_bytes()).map_err(|_| "is not a JSON Web Key".to_owned())?;
     let is = |name: &str, value: &str| jwk.get(name).and_then(Value::as_str) == Some(value);
     if !is("kty", "EC") || !is("crv", "P-256") {
         return Err("must be an EC P-256 key (\"kty\":\"EC\",\"crv\":\"P-256\")".into());

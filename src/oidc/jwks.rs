@@ -158,7 +158,7 @@ impl KeySet {
         }
         // Read as a generic JSON object (as the keys are): no typed decoder for one member.
         let doc: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(body).map_err(|_| JwksError::Malformed)?;
+            serde_json::from_slice(body.as_bytes()).map_err(|_| JwksError::Malformed)?;
         let members = doc.get("keys").and_then(serde_json::Value::as_array);
         let keys: Vec<VerificationKey> = members
             .ok_or(JwksError::Malformed)?

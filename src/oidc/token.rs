@@ -118,7 +118,7 @@ fn basic_auth(config: &Client) -> String {
 /// decoders: the Worker parses JSON objects this way anyway (claims, userinfo, JWKS), and each
 /// typed decoder adds its own code to the wasm.
 fn json_object(body: &str) -> Option<Map<String, Value>> {
-    serde_json::from_str(body).ok()
+    serde_json::from_slice(body.as_bytes()).ok()
 }
 
 /// A string member; any other type counts as absent.

@@ -59,7 +59,7 @@ pub fn parse_response(
         return Err(UserinfoError::Malformed);
     }
     let fields: Map<String, Value> =
-        serde_json::from_str(&response.body).map_err(|_| UserinfoError::Malformed)?;
+        serde_json::from_slice(response.body.as_bytes()).map_err(|_| UserinfoError::Malformed)?;
     check_subject(&fields, id_token_sub)?;
     Ok(fields)
 }

@@ -53,7 +53,7 @@ pub fn parse_org_id(response: &OutboundResponse) -> Result<String, PeopleError> 
         return Err(PeopleError::Malformed);
     }
     let person: Map<String, Value> =
-        serde_json::from_str(&response.body).map_err(|_| PeopleError::Malformed)?;
+        serde_json::from_slice(response.body.as_bytes()).map_err(|_| PeopleError::Malformed)?;
     person
         .get("orgId")
         .and_then(Value::as_str)
