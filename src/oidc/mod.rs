@@ -7,6 +7,7 @@ pub mod client;
 pub mod es256;
 pub mod http_url;
 pub mod id_token;
+pub mod json;
 pub mod jwks;
 pub mod outbound;
 pub mod secrets;
