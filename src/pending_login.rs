@@ -4,12 +4,11 @@
 //! cookie carries: it proves the callback comes back to the browser that started the login,
 //! and a KV dump reveals neither the verifier nor the nonce.
 
-use serde::{Deserialize, Serialize};
-
 use crate::cookies::{clear, find, set, Found};
+use crate::oidc::json::{object, Object};
 use crate::oidc::secrets::{sha256_b64url, Nonce, PkceVerifier, State};
 use crate::platform::{Crypto, KeyValueStore};
-use crate::seal::{open_record, seal_record, SealError, SealKey, Versioned, RECORD_VERSION};
+use crate::seal::{open_record, seal_record, Record, SealError, SealKey};
 
 /// Ties a login in progress to the browser that started it.
 pub const LOGIN_COOKIE: &str = "__Host-webex-login";
@@ -49,9 +48,7 @@ impl From<SealError> for PendingLoginError {
 }
 
 /// What the callback needs to finish the login that `/login` started.
-#[derive(Serialize, Deserialize)]
 pub struct LoginRecord {
-    v: u8,
     pub nonce: Nonce,
     pub verifier: PkceVerifier,
     /// Same-origin path to land on after sign-in (validated by `routes::login`).
@@ -62,7 +59,6 @@ pub struct LoginRecord {
 impl LoginRecord {
     pub fn new(nonce: Nonce, verifier: PkceVerifier, return_to: String, now: i64) -> Self {
         Self {
-            v: RECORD_VERSION,
             nonce,
             verifier,
             return_to,
@@ -76,9 +72,24 @@ impl LoginRecord {
     }
 }
 
-impl Versioned for LoginRecord {
-    fn version(&self) -> u8 {
-        self.v
+impl Record for LoginRecord {
+    fn to_members(&self) -> Object {
+        object([
+            ("nonce", self.nonce.secret().into()),
+            ("verifier", self.verifier.secret().into()),
+            ("return_to", self.return_to.as_str().into()),
+            ("created_at", self.created_at.into()),
+        ])
+    }
+
+    fn from_members(members: &Object) -> Option<Self> {
+        let text = |name: &str| members.get(name)?.as_str();
+        Some(Self {
+            nonce: Nonce::from_untrusted(text("nonce")?),
+            verifier: PkceVerifier::from_untrusted(text("verifier")?),
+            return_to: text("return_to")?.to_owned(),
+            created_at: members.get("created_at")?.as_i64()?,
+        })
     }
 }
 
@@ -193,7 +204,7 @@ mod tests {
     use base64ct::{Base64UrlUnpadded, Encoding};
     use futures::executor::block_on;
 
-    fn seal_record<T: Serialize>(
+    fn seal_record<T: crate::seal::Record>(
         key: &SealKey,
         kv_key: &str,
         record: &T,
@@ -228,7 +239,7 @@ mod tests {
         );
         let sealed = seal_record(&key, "login:k", &login).unwrap();
         let stored = Base64UrlUnpadded::decode_vec(&sealed).unwrap();
-        let plaintext = serde_json::to_vec(&login).unwrap();
+        let plaintext = block_on(crate::seal::open(&RustCrypto, &key, "login:k", &sealed)).unwrap();
         assert!(
             contains(&plaintext, b"\"nonce\":\"n\""),
             "the record holds the nonce"

@@ -4,8 +4,7 @@
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 
-use serde::{de::DeserializeOwned, Serialize};
-
+use crate::oidc::json::{self, Object, Value};
 use crate::platform::Crypto;
 
 const NONCE_LEN: usize = 12;
@@ -82,35 +81,53 @@ pub async fn open(crypto: &dyn Crypto, key: &SealKey, aad: &str, sealed: &str) -
 /// version are refused, not misread.
 pub const RECORD_VERSION: u8 = 2;
 
+/// A record kept sealed in KV, as a JSON object. [`seal_record`] adds its format version
+/// (`"v"`) and [`open_record`] refuses any other version before the record is read.
+pub trait Record: Sized {
+    /// The record's members (without `"v"`).
+    fn to_members(&self) -> Object;
+    /// The record, or `None` if a member is missing or of the wrong type.
+    fn from_members(members: &Object) -> Option<Self>;
+}
+
 /// Serialises and seals a record for KV under its KV key.
-pub async fn seal_record<T: Serialize>(
+pub async fn seal_record<T: Record>(
     crypto: &dyn Crypto,
     key: &SealKey,
     kv_key: &str,
     record: &T,
 ) -> Result<String, SealError> {
-    // Serialising these plain structs cannot fail; an empty plaintext would not open anyway.
-    let plaintext = serde_json::to_vec(record).unwrap_or_default();
-    seal(crypto, key, kv_key, &plaintext).await
+    let mut members = record.to_members();
+    members.insert("v".to_owned(), u64::from(RECORD_VERSION).into());
+    seal_json(crypto, key, kv_key, &Value::Object(members)).await
 }
 
-/// A record that carries its format version.
-pub trait Versioned: DeserializeOwned {
-    fn version(&self) -> u8;
+/// Seals any JSON document (a record is one).
+pub async fn seal_json(
+    crypto: &dyn Crypto,
+    key: &SealKey,
+    kv_key: &str,
+    document: &Value,
+) -> Result<String, SealError> {
+    seal(crypto, key, kv_key, document.to_json().as_bytes()).await
 }
 
 /// Opens and decodes a record; `None` if the key is wrong, the record was tampered with, or
-/// it is of another format version (decoded records of another version are refused, not
-/// misread: a future format bumps the version).
-pub async fn open_record<T: Versioned>(
+/// it is of another format version (records of another version are refused, not misread: a
+/// future format bumps the version).
+pub async fn open_record<T: Record>(
     crypto: &dyn Crypto,
     key: &SealKey,
     kv_key: &str,
     sealed: &str,
 ) -> Option<T> {
     let plaintext = open(crypto, key, kv_key, sealed).await?;
-    let record: T = serde_json::from_slice(&plaintext).ok()?;
-    (record.version() == RECORD_VERSION).then_some(record)
+    let members = json::parse_object(&plaintext).ok()?;
+    let version = members.get("v")?.as_i64()?;
+    if version != i64::from(RECORD_VERSION) {
+        return None;
+    }
+    T::from_members(&members)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! against on every forwarded request (so a refresh that changes the profile or the
 //! organisation takes effect at once).
 
-use serde_json::{Map, Value};
+use crate::oidc::json::{Object, Value};
 
 use crate::session::record::SessionRecord;
 
@@ -31,11 +31,11 @@ impl Identity {
     }
 }
 
-fn text(fields: &Map<String, Value>, name: &str) -> Option<String> {
+fn text(fields: &Object, name: &str) -> Option<String> {
     fields.get(name)?.as_str().map(str::to_owned)
 }
 
-fn verified_email(fields: &Map<String, Value>) -> Option<String> {
+fn verified_email(fields: &Object) -> Option<String> {
     let verified = matches!(fields.get("email_verified"), Some(Value::Bool(true)))
         || fields.get("email_verified").and_then(Value::as_str) == Some("true");
     text(fields, "email").filter(|_| verified)
@@ -152,7 +152,7 @@ impl AccessPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::oidc::json::json;
 
     fn who(email: Option<&str>, org: Option<&str>) -> Identity {
         Identity {

@@ -1,9 +1,9 @@
 //! ES256 (ECDSA P-256 with SHA-256, RFC 7518 §3.4) signing keys as JWKs, and compact JWS
 //! signing with them: what the gateway signs its identity assertion with.
 
+use super::json::{object, Object, Value};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use futures_util::future::LocalBoxFuture;
-use serde_json::{json, Map, Value};
 
 use super::secrets::sha256_b64url;
 
@@ -42,7 +42,7 @@ impl std::fmt::Debug for EcSigningKey {
     }
 }
 
-fn coordinate(jwk: &Map<String, Value>, name: &str) -> Result<[u8; 32], String> {
+fn coordinate(jwk: &Object, name: &str) -> Result<[u8; 32], String> {
     let text = jwk
         .get(name)
         .and_then(Value::as_str)
@@ -54,9 +54,9 @@ fn coordinate(jwk: &Map<String, Value>, name: &str) -> Result<[u8; 32], String> 
         .map_err(|_| format!("has a \"{name}\" that is not 32 bytes (P-256)"))
 }
 
-fn ec_jwk(text: &str) -> Result<Map<String, Value>, String> {
-    let jwk: Map<String, Value> =
-        serde_json::from_slice(text.as_bytes()).map_err(|_| "is not a JSON Web Key".to_owned())?;
+fn ec_jwk(text: &str) -> Result<Object, String> {
+    let jwk: Object = super::json::parse_object(text.as_bytes())
+        .map_err(|_| "is not a JSON Web Key".to_owned())?;
     let is = |name: &str, value: &str| jwk.get(name).and_then(Value::as_str) == Some(value);
     if !is("kty", "EC") || !is("crv", "P-256") {
         return Err("must be an EC P-256 key (\"kty\":\"EC\",\"crv\":\"P-256\")".into());
@@ -78,15 +78,15 @@ impl EcPublicKey {
 
     /// The public JWK as published in a JWKS.
     pub fn to_jwk(&self) -> Value {
-        json!({
-            "kty": "EC",
-            "crv": "P-256",
-            "x": Base64UrlUnpadded::encode_string(&self.x),
-            "y": Base64UrlUnpadded::encode_string(&self.y),
-            "kid": self.kid,
-            "use": "sig",
-            "alg": "ES256",
-        })
+        Value::Object(object([
+            ("kty", "EC".into()),
+            ("crv", "P-256".into()),
+            ("x", Base64UrlUnpadded::encode_string(&self.x).into()),
+            ("y", Base64UrlUnpadded::encode_string(&self.y).into()),
+            ("kid", self.kid.as_str().into()),
+            ("use", "sig".into()),
+            ("alg", "ES256".into()),
+        ]))
     }
 }
 
@@ -123,11 +123,15 @@ pub async fn sign_jwt(
     key: &EcSigningKey,
     claims: &Value,
 ) -> Option<String> {
-    let header = json!({"alg": "ES256", "typ": "JWT", "kid": key.public.kid});
+    let header = Value::Object(object([
+        ("alg", "ES256".into()),
+        ("typ", "JWT".into()),
+        ("kid", key.public.kid.as_str().into()),
+    ]));
     let input = format!(
         "{}.{}",
-        Base64UrlUnpadded::encode_string(header.to_string().as_bytes()),
-        Base64UrlUnpadded::encode_string(claims.to_string().as_bytes())
+        Base64UrlUnpadded::encode_string(header.to_json().as_bytes()),
+        Base64UrlUnpadded::encode_string(claims.to_json().as_bytes())
     );
     let signature = signer.sign_es256(key, input.as_bytes()).await?;
     (signature.len() == 64)

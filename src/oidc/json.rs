@@ -68,7 +68,10 @@ impl Number {
         let digits: String = whole.chars().chain(fraction.chars()).collect();
         let point = (whole.len() as i64).checked_add(exponent)?;
         let kept = usize::try_from(point.clamp(0, 20)).ok()?;
-        let mut integer = digits.get(..kept.min(digits.len())).unwrap_or("").to_owned();
+        let mut integer = digits
+            .get(..kept.min(digits.len()))
+            .unwrap_or("")
+            .to_owned();
         for _ in digits.len()..kept {
             integer.push('0');
         }
@@ -176,6 +179,19 @@ impl From<Object> for Value {
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(value: Option<T>) -> Self {
         value.map_or(Self::Null, Into::into)
+    }
+}
+
+impl std::fmt::Display for Number {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The compact serialisation.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_json())
     }
 }
 
@@ -505,3 +521,72 @@ fn new_line(out: &mut String, level: usize) {
 
 #[cfg(test)]
 mod tests;
+
+impl PartialEq<&str> for Value {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == Some(*other)
+    }
+}
+
+/// `value["name"]`: the member, or `null` when absent or not an object (as serde_json does).
+impl std::ops::Index<&str> for Value {
+    type Output = Value;
+
+    fn index(&self, name: &str) -> &Value {
+        const NULL: Value = Value::Null;
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+/// `value["name"] = ...` in tests: sets a member of an object.
+#[cfg(test)]
+impl std::ops::IndexMut<&str> for Value {
+    fn index_mut(&mut self, name: &str) -> &mut Value {
+        match self {
+            Value::Object(members) => members.entry(name.to_owned()).or_insert(Value::Null),
+            other => panic!("not an object: {other}"),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Value {
+    pub fn as_object_mut(&mut self) -> Option<&mut Object> {
+        match self {
+            Self::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    pub fn is_string(&self) -> bool {
+        matches!(self, Self::String(_))
+    }
+}
+
+/// Test code writes JSON with serde_json's `json!` and gets our [`Value`].
+#[cfg(test)]
+impl From<serde_json::Value> for Value {
+    fn from(value: serde_json::Value) -> Self {
+        parse(value.to_string().as_bytes()).expect("serde_json writes JSON")
+    }
+}
+
+/// Lets tests put our values inside serde_json's `json!`.
+#[cfg(test)]
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde_json::from_str::<serde_json::Value>(&self.to_json())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+/// `json!({...})` for tests: serde_json's macro, converted to our [`Value`].
+#[cfg(test)]
+macro_rules! json {
+    ($($json:tt)+) => {
+        $crate::oidc::json::Value::from(serde_json::json!($($json)+))
+    };
+}
+#[cfg(test)]
+pub(crate) use json;

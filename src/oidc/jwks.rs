@@ -7,6 +7,7 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use futures_util::future::LocalBoxFuture;
 
+use super::json::{self, Value};
 use super::outbound::TransportError;
 
 /// A JWKS larger than this is not a key set (Webex's is a few kB).
@@ -124,7 +125,7 @@ struct RawJwk<'a> {
 
 impl<'a> RawJwk<'a> {
     /// `None` (skip the key) when a member this Worker reads has the wrong JSON type.
-    fn read(value: &'a serde_json::Value) -> Option<Self> {
+    fn read(value: &'a Value) -> Option<Self> {
         let jwk = value.as_object()?;
         let text = |name: &str| match jwk.get(name) {
             None => Some(None),
@@ -135,7 +136,7 @@ impl<'a> RawJwk<'a> {
             Some(ops) => Some(
                 ops.as_array()?
                     .iter()
-                    .map(serde_json::Value::as_str)
+                    .map(Value::as_str)
                     .collect::<Option<Vec<_>>>()?,
             ),
         };
@@ -157,9 +158,8 @@ impl KeySet {
             return Err(JwksError::Malformed);
         }
         // Read as a generic JSON object (as the keys are): no typed decoder for one member.
-        let doc: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(body.as_bytes()).map_err(|_| JwksError::Malformed)?;
-        let members = doc.get("keys").and_then(serde_json::Value::as_array);
+        let doc = json::parse_object(body.as_bytes()).map_err(|_| JwksError::Malformed)?;
+        let members = doc.get("keys").and_then(Value::as_array);
         let keys: Vec<VerificationKey> = members
             .ok_or(JwksError::Malformed)?
             .iter()

@@ -29,8 +29,7 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 macro_rules! secret_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-        #[serde(transparent)]
+        #[derive(Clone, PartialEq, Eq)]
         pub struct $name(String);
 
         impl $name {

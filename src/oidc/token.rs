@@ -1,7 +1,7 @@
 //! The token request (RFC 6749 §4.1.3, RFC 7636 §4.5) and its response (§5.1, §5.2).
 
+use super::json::{Object, Value};
 use base64ct::{Base64, Encoding};
-use serde_json::{Map, Value};
 use url::form_urlencoded;
 
 use super::authorization_response::AuthorizationCode;
@@ -117,12 +117,12 @@ fn basic_auth(config: &Client) -> String {
 /// A JSON object's members, read from the generic JSON value rather than through typed
 /// decoders: the Worker parses JSON objects this way anyway (claims, userinfo, JWKS), and each
 /// typed decoder adds its own code to the wasm.
-fn json_object(body: &str) -> Option<Map<String, Value>> {
-    serde_json::from_slice(body.as_bytes()).ok()
+fn json_object(body: &str) -> Option<Object> {
+    super::json::parse_object(body.as_bytes()).ok()
 }
 
 /// A string member; any other type counts as absent.
-fn string_member(object: &Map<String, Value>, name: &str) -> Option<String> {
+fn string_member(object: &Object, name: &str) -> Option<String> {
     object.get(name)?.as_str().map(str::to_owned)
 }
 

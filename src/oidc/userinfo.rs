@@ -1,6 +1,6 @@
 //! The UserInfo request and response (OIDC Core §5.3).
 
-use serde_json::{Map, Value};
+use super::json::{Object, Value};
 
 use super::client::Client;
 use super::outbound::{Method, OutboundRequest, OutboundResponse, TransportError};
@@ -51,20 +51,20 @@ pub fn request(config: &Client, access_token: &AccessToken) -> OutboundRequest {
 pub fn parse_response(
     response: &OutboundResponse,
     id_token_sub: &str,
-) -> Result<Map<String, Value>, UserinfoError> {
+) -> Result<Object, UserinfoError> {
     if !response.is_success() {
         return Err(UserinfoError::Status(response.status));
     }
     if response.body.len() > MAX_USERINFO_BYTES {
         return Err(UserinfoError::Malformed);
     }
-    let fields: Map<String, Value> =
-        serde_json::from_slice(response.body.as_bytes()).map_err(|_| UserinfoError::Malformed)?;
+    let fields: Object = super::json::parse_object(response.body.as_bytes())
+        .map_err(|_| UserinfoError::Malformed)?;
     check_subject(&fields, id_token_sub)?;
     Ok(fields)
 }
 
-fn check_subject(fields: &Map<String, Value>, id_token_sub: &str) -> Result<(), UserinfoError> {
+fn check_subject(fields: &Object, id_token_sub: &str) -> Result<(), UserinfoError> {
     match fields.get("sub").and_then(Value::as_str) {
         Some(sub) if sub == id_token_sub => Ok(()),
         _ => Err(UserinfoError::SubjectMismatch),

@@ -1,13 +1,13 @@
 //! Claims and userinfo fields as readable tables: times also as UTC dates, nested values
 //! as formatted JSON, everything escaped by the template.
 
+use crate::oidc::json::{Object, Value};
 use maud::{html, Markup};
-use serde_json::{Map, Value};
 
 /// Registered claims whose numbers are seconds since the epoch (RFC 7519 §4.1, OIDC Core §2).
 const TIME_CLAIMS: &[&str] = &["exp", "iat", "nbf", "auth_time", "updated_at"];
 
-pub fn table(fields: &Map<String, Value>) -> Markup {
+pub fn table(fields: &Object) -> Markup {
     html! {
         div.table-wrap {
             table {
@@ -32,7 +32,7 @@ fn cell(name: &str, value: &Value) -> Markup {
         },
         Value::String(s) => html! { (s) },
         Value::Array(_) | Value::Object(_) => {
-            html! { pre { (serde_json::to_string_pretty(value).unwrap_or_default()) } }
+            html! { pre { (value.to_json_pretty()) } }
         }
         other => html! { (other) },
     }
@@ -81,7 +81,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::oidc::json::json;
 
     #[test]
     fn times_get_a_date_and_nested_values_are_pretty_json() {

@@ -139,8 +139,8 @@ fn offers_sign_out(err: &AppError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oidc::json::json;
     use crate::session::record::tests::{tokens, POLICY};
-    use serde_json::json;
 
     fn session_with(value: &str) -> SessionRecord {
         let claims =

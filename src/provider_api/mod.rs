@@ -6,7 +6,7 @@ mod key_cache;
 #[cfg(feature = "gateway")]
 pub mod people;
 
-use serde_json::{Map, Value};
+use crate::oidc::json::Object;
 
 use crate::oidc::authorization_response::AuthorizationCode;
 use crate::oidc::client::Client;
@@ -157,7 +157,7 @@ impl<H: HttpClient> Provider<'_, H> {
         &self,
         access_token: &AccessToken,
         subject: &str,
-    ) -> Result<Map<String, Value>, ProviderError> {
+    ) -> Result<Object, ProviderError> {
         let request = userinfo::request(self.client, access_token);
         let response = self.http.send(request).await;
         let response = response.map_err(UserinfoError::Transport)?;

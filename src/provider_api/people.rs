@@ -2,7 +2,7 @@
 //! OpenID claims do not carry. Asked only when an access policy names organisations (the
 //! login then also asks for the `spark:people_read` scope).
 
-use serde_json::{Map, Value};
+use crate::oidc::json::{self, Object, Value};
 
 use crate::oidc::http_url::HttpUrl;
 use crate::oidc::outbound::{Method, OutboundRequest, OutboundResponse, TransportError};
@@ -52,8 +52,8 @@ pub fn parse_org_id(response: &OutboundResponse) -> Result<String, PeopleError> 
     if response.body.len() > MAX_PEOPLE_BYTES {
         return Err(PeopleError::Malformed);
     }
-    let person: Map<String, Value> =
-        serde_json::from_slice(response.body.as_bytes()).map_err(|_| PeopleError::Malformed)?;
+    let person: Object =
+        json::parse_object(response.body.as_bytes()).map_err(|_| PeopleError::Malformed)?;
     person
         .get("orgId")
         .and_then(Value::as_str)

@@ -12,6 +12,7 @@ use crate::error::{AppError, SessionEndCause};
 use crate::http::{Incoming, Reply};
 use crate::oidc::http_url::HttpUrl;
 use crate::oidc::id_token::{check_same_identity, NonceRule};
+use crate::oidc::json::Object;
 use crate::oidc::userinfo::UserinfoError;
 use crate::platform::{HttpClient, KeyValueStore, Platform};
 use crate::provider_api::{Provider, ProviderError};
@@ -128,7 +129,7 @@ async fn refresh_profile<H: HttpClient>(
 async fn fetch_userinfo<H: HttpClient>(
     provider: &Provider<'_, H>,
     record: &SessionRecord,
-) -> Result<serde_json::Map<String, serde_json::Value>, ProviderError> {
+) -> Result<Object, ProviderError> {
     let tokens = &record.tokens;
     provider
         .fetch_userinfo(&tokens.access_token, &record.subject)

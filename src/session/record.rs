@@ -1,13 +1,12 @@
 //! The session record KV holds (sealed, see `crate::seal`): the identity, the provider's
 //! tokens, the profile, and the lifetimes that decide when it ends.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use crate::oidc::json::{object, Object, Value};
 
 use crate::oidc::secrets::{AccessToken, RefreshToken};
 use crate::oidc::token::TokenSet;
 use crate::platform::KV_MIN_TTL_SECS;
-use crate::seal::{Versioned, RECORD_VERSION};
+use crate::seal::Record;
 
 /// Access tokens this close to expiry count as expired.
 pub const ACCESS_TOKEN_MARGIN_SECS: i64 = 60;
@@ -31,7 +30,7 @@ impl SessionPolicy {
 }
 
 /// The provider tokens, kept only inside the sealed session record. Redacted in `Debug`.
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct SessionTokens {
     pub access_token: AccessToken,
     pub access_expires_at: Option<i64>,
@@ -69,12 +68,11 @@ impl SessionTokens {
 }
 
 /// A signed-in user: verified claims, userinfo, and the tokens to refresh them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
-    v: u8,
     pub subject: String,
-    pub id_token_claims: Map<String, Value>,
-    pub userinfo: Map<String, Value>,
+    pub id_token_claims: Object,
+    pub userinfo: Object,
     pub tokens: SessionTokens,
     pub created_at: i64,
     /// Absolute end, fixed at sign-in.
@@ -83,7 +81,6 @@ pub struct SessionRecord {
     pub last_seen_at: i64,
     /// The Webex organisation (`GET /v1/people/me`), fetched only when an access policy
     /// needs it (gateway mode with `ALLOWED_WEBEX_ORGS`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
 }
 
@@ -99,14 +96,13 @@ pub enum Freshness {
 impl SessionRecord {
     pub fn new(
         subject: String,
-        id_token_claims: Map<String, Value>,
-        userinfo: Map<String, Value>,
+        id_token_claims: Object,
+        userinfo: Object,
         tokens: SessionTokens,
         policy: &SessionPolicy,
         now: i64,
     ) -> Self {
         Self {
-            v: RECORD_VERSION,
             subject,
             id_token_claims,
             userinfo,
@@ -163,22 +159,83 @@ impl SessionRecord {
     }
 }
 
-impl Versioned for SessionRecord {
-    fn version(&self) -> u8 {
-        self.v
+/// The stored layout: the record's fields by name, the tokens as an object, `org_id` only
+/// when known.
+impl Record for SessionRecord {
+    fn to_members(&self) -> Object {
+        let tokens = &self.tokens;
+        let token_members = object([
+            ("access_token", tokens.access_token.secret().into()),
+            ("access_expires_at", tokens.access_expires_at.into()),
+            (
+                "refresh_token",
+                tokens
+                    .refresh_token
+                    .as_ref()
+                    .map(RefreshToken::secret)
+                    .into(),
+            ),
+        ]);
+        let mut members = object([
+            ("subject", self.subject.as_str().into()),
+            ("id_token_claims", self.id_token_claims.clone().into()),
+            ("userinfo", self.userinfo.clone().into()),
+            ("tokens", token_members.into()),
+            ("created_at", self.created_at.into()),
+            ("expires_at", self.expires_at.into()),
+            ("last_seen_at", self.last_seen_at.into()),
+        ]);
+        if let Some(org_id) = &self.org_id {
+            members.insert("org_id".to_owned(), org_id.as_str().into());
+        }
+        members
+    }
+
+    fn from_members(members: &Object) -> Option<Self> {
+        let text = |m: &Object, name: &str| m.get(name)?.as_str().map(str::to_owned);
+        let number = |name: &str| members.get(name)?.as_i64();
+        let object = |name: &str| members.get(name)?.as_object().cloned();
+        let tokens = members.get("tokens")?.as_object()?;
+        Some(Self {
+            subject: text(members, "subject")?,
+            id_token_claims: object("id_token_claims")?,
+            userinfo: object("userinfo")?,
+            tokens: SessionTokens {
+                access_token: AccessToken::from_untrusted(&text(tokens, "access_token")?),
+                access_expires_at: optional(tokens, "access_expires_at", Value::as_i64)?,
+                refresh_token: optional(tokens, "refresh_token", Value::as_str)?
+                    .map(RefreshToken::from_untrusted),
+            },
+            created_at: number("created_at")?,
+            expires_at: number("expires_at")?,
+            last_seen_at: number("last_seen_at")?,
+            org_id: optional(members, "org_id", Value::as_str)?.map(str::to_owned),
+        })
+    }
+}
+
+/// A member that may be absent or `null` (`Some(None)`); of another type, `None`.
+fn optional<'a, T>(
+    members: &'a Object,
+    name: &str,
+    read: impl Fn(&'a Value) -> Option<T>,
+) -> Option<Option<T>> {
+    match members.get(name) {
+        None | Some(Value::Null) => Some(None),
+        Some(value) => read(value).map(Some),
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::oidc::json::json;
     use crate::oidc::test_keys::RustCrypto;
     use futures::executor::block_on;
-    use serde_json::json;
 
     use crate::seal::{self, SealError, SealKey};
 
-    fn seal_record<T: Serialize>(
+    fn seal_record<T: crate::seal::Record>(
         key: &SealKey,
         kv_key: &str,
         record: &T,
@@ -217,6 +274,43 @@ pub(crate) mod tests {
         haystack.windows(needle.len()).any(|w| w == needle)
     }
 
+    /// Sessions stored before the JSON module replaced serde keep working after an upgrade:
+    /// the layout is the one serde's derive wrote, member for member.
+    #[test]
+    fn a_session_stored_in_the_earlier_layout_still_opens() {
+        let key = SealKey::generate().unwrap();
+        let stored = br#"{"v":2,"subject":"u","id_token_claims":{"email":"ada@example.com","sub":"u"},"userinfo":{"email":"ada@example.com","sub":"u"},"tokens":{"access_token":"AT-secret","access_expires_at":10000,"refresh_token":"RT-secret"},"created_at":1000,"expires_at":29800,"last_seen_at":1000}"#;
+        let sealed = block_on(crate::seal::seal(&RustCrypto, &key, "session:k", stored)).unwrap();
+        assert_eq!(open_session(&key, "session:k", &sealed), Some(record(1000)));
+        let without_refresh = String::from_utf8_lossy(stored)
+            .replace(r#""refresh_token":"RT-secret""#, r#""refresh_token":null"#)
+            .replace(
+                r#""last_seen_at":1000"#,
+                r#""last_seen_at":1000,"org_id":"o-1""#,
+            );
+        let sealed = block_on(crate::seal::seal(
+            &RustCrypto,
+            &key,
+            "session:k",
+            without_refresh.as_bytes(),
+        ))
+        .unwrap();
+        let opened = open_session(&key, "session:k", &sealed).unwrap();
+        assert_eq!(opened.tokens.refresh_token, None);
+        assert_eq!(opened.org_id.as_deref(), Some("o-1"));
+        // A member of the wrong type is not a record.
+        let wrong = String::from_utf8_lossy(stored)
+            .replace(r#""created_at":1000"#, r#""created_at":"1000""#);
+        let sealed = block_on(crate::seal::seal(
+            &RustCrypto,
+            &key,
+            "session:k",
+            wrong.as_bytes(),
+        ))
+        .unwrap();
+        assert_eq!(open_session(&key, "session:k", &sealed), None);
+    }
+
     #[test]
     fn sealed_session_round_trips_and_reveals_nothing() {
         let key = SealKey::generate().unwrap();
@@ -224,7 +318,8 @@ pub(crate) mod tests {
         // What is stored is the ciphertext: its bytes hold none of the record's secrets,
         // which the plaintext (the JSON the record serialises to) does hold.
         let stored = Base64UrlUnpadded::decode_vec(&sealed).unwrap();
-        let plaintext = serde_json::to_vec(&record(1000)).unwrap();
+        let plaintext =
+            block_on(crate::seal::open(&RustCrypto, &key, "session:k", &sealed)).unwrap();
         for secret in ["ada@example.com", "AT-secret", "RT-secret"] {
             assert!(
                 contains(&plaintext, secret.as_bytes()),

@@ -1,7 +1,7 @@
 //! The rules of OIDC Core §3.1.3.7 (and RFC 7515/7519 where they apply), one function each,
 //! each failing with the error that names its rule.
 
-use serde_json::{Map, Value};
+use crate::oidc::json::{Object, Value};
 
 use super::{IdTokenError, NonceRule, TimeClaims, VerifiedIdToken, CLOCK_LEEWAY_SECS, MAX_SUB_LEN};
 use crate::oidc::secrets::constant_time_eq;
@@ -18,7 +18,7 @@ pub(super) fn check_algorithm(alg: &str) -> Result<(), IdTokenError> {
 
 /// RFC 7515 §4.1.11: a recipient must refuse a JWS whose `crit` lists an extension it does
 /// not understand. This client understands none, so a `crit` of any value is refused.
-pub(super) fn check_no_crit(header: &Map<String, Value>) -> Result<(), IdTokenError> {
+pub(super) fn check_no_crit(header: &Object) -> Result<(), IdTokenError> {
     if header.contains_key("crit") {
         Err(IdTokenError::CriticalHeader)
     } else {
@@ -28,7 +28,7 @@ pub(super) fn check_no_crit(header: &Map<String, Value>) -> Result<(), IdTokenEr
 
 /// RFC 7515 §4.1.10, RFC 7519 §5.2: the payload must be the JSON claims set itself. A `cty`
 /// other than `JSON` announces something else (a nested JWT, say), which is not an ID token.
-pub(super) fn check_content_type(header: &Map<String, Value>) -> Result<(), IdTokenError> {
+pub(super) fn check_content_type(header: &Object) -> Result<(), IdTokenError> {
     match header.get("cty") {
         None => Ok(()),
         Some(Value::String(cty)) if cty.eq_ignore_ascii_case("json") => Ok(()),
@@ -36,17 +36,14 @@ pub(super) fn check_content_type(header: &Map<String, Value>) -> Result<(), IdTo
     }
 }
 
-pub(super) fn check_issuer(
-    claims: &Map<String, Value>,
-    allowed: &[String],
-) -> Result<(), IdTokenError> {
+pub(super) fn check_issuer(claims: &Object, allowed: &[String]) -> Result<(), IdTokenError> {
     match claims.get("iss").and_then(Value::as_str) {
         Some(iss) if allowed.iter().any(|a| a == iss) => Ok(()),
         _ => Err(IdTokenError::IssuerNotAllowed),
     }
 }
 
-pub(super) fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
+pub(super) fn audiences(claims: &Object) -> Vec<&str> {
     match claims.get("aud") {
         Some(Value::String(aud)) => vec![aud.as_str()],
         Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
@@ -54,10 +51,7 @@ pub(super) fn audiences(claims: &Map<String, Value>) -> Vec<&str> {
     }
 }
 
-pub(super) fn check_audience(
-    claims: &Map<String, Value>,
-    client_id: &str,
-) -> Result<(), IdTokenError> {
+pub(super) fn check_audience(claims: &Object, client_id: &str) -> Result<(), IdTokenError> {
     if audiences(claims).contains(&client_id) {
         Ok(())
     } else {
@@ -65,10 +59,7 @@ pub(super) fn check_audience(
     }
 }
 
-pub(super) fn check_authorized_party(
-    claims: &Map<String, Value>,
-    client_id: &str,
-) -> Result<(), IdTokenError> {
+pub(super) fn check_authorized_party(claims: &Object, client_id: &str) -> Result<(), IdTokenError> {
     let several_audiences = audiences(claims).len() > 1;
     match claims.get("azp") {
         Some(Value::String(azp)) if azp == client_id => Ok(()),
@@ -81,14 +72,11 @@ pub(super) fn check_authorized_party(
 impl TimeClaims {
     /// A time claim that is present must be a NumericDate (RFC 7519 §2): a JSON number,
     /// possibly fractional (truncated to whole seconds).
-    pub(super) fn read(claims: &Map<String, Value>) -> Result<Self, IdTokenError> {
+    pub(super) fn read(claims: &Object) -> Result<Self, IdTokenError> {
         let numeric_date = |name: &str| match claims.get(name) {
             None => Ok(None),
-            Some(value) => value
-                .as_i64()
-                .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-                .map(Some)
-                .ok_or(IdTokenError::Malformed),
+            Some(Value::Number(n)) => n.truncated_i64().map(Some).ok_or(IdTokenError::Malformed),
+            Some(_) => Err(IdTokenError::Malformed),
         };
         Ok(Self {
             expires: numeric_date("exp")?,
@@ -122,17 +110,14 @@ pub(super) fn check_issued_at(times: &TimeClaims, now: i64) -> Result<(), IdToke
     Ok(())
 }
 
-pub(super) fn check_subject(claims: &Map<String, Value>) -> Result<String, IdTokenError> {
+pub(super) fn check_subject(claims: &Object) -> Result<String, IdTokenError> {
     match claims.get("sub").and_then(Value::as_str) {
         Some(sub) if !sub.is_empty() && sub.len() <= MAX_SUB_LEN => Ok(sub.to_owned()),
         _ => Err(IdTokenError::SubjectMissing),
     }
 }
 
-pub(super) fn check_nonce(
-    claims: &Map<String, Value>,
-    rule: NonceRule<'_>,
-) -> Result<(), IdTokenError> {
+pub(super) fn check_nonce(claims: &Object, rule: NonceRule<'_>) -> Result<(), IdTokenError> {
     let nonce = claims.get("nonce");
     let matches = |expected: &str| {
         nonce
@@ -152,7 +137,7 @@ pub(super) fn check_nonce(
 
 /// OIDC Core §12.2: a refreshed ID token keeps the `iss`, `sub` and `aud` of the original.
 pub fn check_same_identity(
-    original: &Map<String, Value>,
+    original: &Object,
     refreshed: &VerifiedIdToken,
 ) -> Result<(), IdTokenError> {
     let same = |name: &str| original.get(name) == refreshed.claims.get(name);

@@ -4,8 +4,8 @@
 //! the header is readable) → [`SignedClaims`] (signature checked, claims not yet validated)
 //! → [`VerifiedIdToken`] (every rule passed; the only type whose claims can be read).
 
+use super::json::{Object, Value};
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde_json::{Map, Value};
 
 mod checks;
 #[cfg(test)]
@@ -140,7 +140,7 @@ pub struct UnverifiedIdToken<'a> {
 
 /// Claims under a verified signature, not yet checked against the rules.
 pub struct SignedClaims {
-    claims: Map<String, Value>,
+    claims: Object,
     times: TimeClaims,
 }
 
@@ -154,7 +154,7 @@ struct TimeClaims {
 /// An ID token that passed every check. Claims are only reachable through this type.
 #[derive(Debug, Clone)]
 pub struct VerifiedIdToken {
-    claims: Map<String, Value>,
+    claims: Object,
     subject: String,
     expires_at: i64,
 }
@@ -229,7 +229,7 @@ impl SignedClaims {
 }
 
 impl VerifiedIdToken {
-    pub fn claims(&self) -> &Map<String, Value> {
+    pub fn claims(&self) -> &Object {
         &self.claims
     }
 
@@ -248,18 +248,18 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, IdTokenError> {
 }
 
 /// One base64url segment of a compact JWS holding a JSON object (the header).
-fn decode_json_object(segment: &str) -> Result<Map<String, Value>, IdTokenError> {
+fn decode_json_object(segment: &str) -> Result<Object, IdTokenError> {
     parse_json_object(&decode_segment(segment)?)
 }
 
 /// A JSON object: the header, or the payload of a token whose signature verified
 /// (RFC 7519 §7.2 steps 4 and 10).
-fn parse_json_object(json: &[u8]) -> Result<Map<String, Value>, IdTokenError> {
-    serde_json::from_slice(json).map_err(|_| IdTokenError::Malformed)
+fn parse_json_object(json: &[u8]) -> Result<Object, IdTokenError> {
+    super::json::parse_object(json).map_err(|_| IdTokenError::Malformed)
 }
 
 /// The header's `alg`, which must be a string (RFC 7515 §4.1.1).
-fn header_alg(header: &Map<String, Value>) -> Result<&str, IdTokenError> {
+fn header_alg(header: &Object) -> Result<&str, IdTokenError> {
     header
         .get("alg")
         .and_then(Value::as_str)
@@ -267,7 +267,7 @@ fn header_alg(header: &Map<String, Value>) -> Result<&str, IdTokenError> {
 }
 
 /// The header's `kid`: absent, or a string (RFC 7515 §4.1.4).
-fn header_kid(header: &Map<String, Value>) -> Result<Option<String>, IdTokenError> {
+fn header_kid(header: &Object) -> Result<Option<String>, IdTokenError> {
     match header.get("kid") {
         None => Ok(None),
         Some(Value::String(kid)) => Ok(Some(kid.clone())),

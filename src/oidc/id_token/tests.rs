@@ -1,9 +1,9 @@
 //! ID token verification, rule by rule, with real RS256 signatures.
 use super::*;
+use crate::oidc::json::json;
 use crate::oidc::test_keys::*;
 use futures::executor::block_on;
 use rsa::traits::PublicKeyParts;
-use serde_json::json;
 
 const NOW: i64 = 1_800_000_000;
 const ISS: &str = "https://idbroker.webex.com/idb";
@@ -264,6 +264,43 @@ fn rejects_token_not_yet_valid() {
 fn non_numeric_time_claims_are_malformed() {
     assert_eq!(
         verify_claims(with("exp", json!("tomorrow"))).unwrap_err(),
+        IdTokenError::Malformed
+    );
+}
+
+#[test]
+fn numeric_dates_in_any_json_number_form_are_read_exactly() {
+    // 1.8000072e9 is NOW + 7200; written with a fraction or an exponent it means the same.
+    for exp in ["1800007200", "1800007200.75", "1.8000072e9", "18000072E+2"] {
+        let claims = good_claims().to_string().replace(
+            &format!("\"exp\":{}", NOW + 7200),
+            &format!("\"exp\":{exp}"),
+        );
+        let token = sign_rs256(TestKey::get(0), &json!({"alg": "RS256"}), &claims);
+        assert_eq!(
+            verify_with(&token, &default_keys()).unwrap().expires_at(),
+            NOW + 7200,
+            "{exp}"
+        );
+    }
+}
+
+/// A claim named twice could be read one way here and another way elsewhere (RFC 7515 §5.2
+/// allows refusing it; so does RFC 8259 §4's warning): refused outright.
+#[test]
+fn a_claim_given_twice_is_malformed() {
+    let claims = good_claims()
+        .to_string()
+        .replacen('{', r#"{"sub":"someone-else","#, 1);
+    let token = sign_rs256(TestKey::get(0), &json!({"alg": "RS256"}), &claims);
+    assert_eq!(
+        verify_with(&token, &default_keys()).unwrap_err(),
+        IdTokenError::Malformed
+    );
+    let header = r#"{"alg":"RS256","kid":"a","kid":"b"}"#;
+    let token = sign_rs256(TestKey::get(0), &header, &good_claims());
+    assert_eq!(
+        verify_with(&token, &default_keys()).unwrap_err(),
         IdTokenError::Malformed
     );
 }

@@ -97,12 +97,24 @@ fn has_duplicate_names(text: &str) -> bool {
             while seq.next_element::<StrictValue>()?.is_some() {}
             Ok(())
         }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> { Ok(()) }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> { Ok(()) }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> { Ok(()) }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> { Ok(()) }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> { Ok(()) }
-        fn visit_unit<E>(self) -> Result<(), E> { Ok(()) }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
     }
     struct StrictValue;
     impl<'de> serde::Deserialize<'de> for StrictValue {
@@ -116,9 +128,35 @@ fn has_duplicate_names(text: &str) -> bool {
 #[test]
 fn refuses_what_rfc_8259_refuses() {
     for text in [
-        "", " ", "[1,]", "{\"a\":1,}", "01", "-", "1.", ".5", "1e", "1e+", "+1", "0x10", "NaN",
-        "Infinity", "'a'", "\"a", "[1 2]", "{\"a\" 1}", "{a:1}", "tru", "nul", "[1]x", "\"\\x\"",
-        "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"a\u{1}b\"", "\"\t\"",
+        "",
+        " ",
+        "[1,]",
+        "{\"a\":1,}",
+        "01",
+        "-",
+        "1.",
+        ".5",
+        "1e",
+        "1e+",
+        "+1",
+        "0x10",
+        "NaN",
+        "Infinity",
+        "'a'",
+        "\"a",
+        "[1 2]",
+        "{\"a\" 1}",
+        "{a:1}",
+        "tru",
+        "nul",
+        "[1]x",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"\\ud800\"",
+        "\"\\udc00\"",
+        "\"\\ud800\\u0041\"",
+        "\"a\u{1}b\"",
+        "\"\t\"",
     ] {
         assert_eq!(parse(text.as_bytes()), Err(JsonError), "{text:?}");
         assert!(
@@ -147,7 +185,10 @@ fn reads_escapes_and_surrogate_pairs() {
 fn a_name_given_twice_is_refused() {
     assert_eq!(parse(br#"{"sub":"a","sub":"b"}"#), Err(JsonError));
     assert_eq!(parse(br#"{"x":{"sub":"a","sub":"a"}}"#), Err(JsonError));
-    assert!(parse(br#"{"sub":"a","x":{"sub":"b"}}"#).is_ok(), "one per object");
+    assert!(
+        parse(br#"{"sub":"a","x":{"sub":"b"}}"#).is_ok(),
+        "one per object"
+    );
 }
 
 #[test]
@@ -158,7 +199,11 @@ fn nesting_is_limited() {
     let objects = |depth: usize| format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
     assert!(parse(objects(MAX_DEPTH).as_bytes()).is_ok());
     assert_eq!(parse(objects(MAX_DEPTH + 1).as_bytes()), Err(JsonError));
-    assert_eq!(parse("[".repeat(100_000).as_bytes()), Err(JsonError), "no stack overflow");
+    assert_eq!(
+        parse("[".repeat(100_000).as_bytes()),
+        Err(JsonError),
+        "no stack overflow"
+    );
 }
 
 #[test]
@@ -228,7 +273,10 @@ fn accessors_answer_only_for_their_type() {
     assert_eq!(doc.get("n").and_then(Value::as_str), None);
     assert_eq!(doc.get("s").and_then(Value::as_i64), None);
     assert_eq!(doc.get("b").and_then(Value::as_bool), Some(false));
-    assert_eq!(doc.get("a").and_then(Value::as_array).map(Vec::len), Some(1));
+    assert_eq!(
+        doc.get("a").and_then(Value::as_array).map(Vec::len),
+        Some(1)
+    );
     assert_eq!(doc.get("o").and_then(|o| o.get("k")), Some(&Value::Null));
     assert_eq!(doc.get("s").and_then(|s| s.get("k")), None);
     assert!(parse_object(b"[1]").is_err());
