@@ -13,14 +13,92 @@
 //!
 //! `serde_json` stays as the oracle of the tests (`tests` below and `hostile_input.rs`).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Deeper nesting is refused (serde_json's default limit too).
 pub const MAX_DEPTH: usize = 128;
 
-/// An object's members, ordered by name (as shown on the profile page).
-pub type Object = BTreeMap<String, Value>;
+/// An object's members, ordered by name (as shown on the profile page and written out), in a
+/// sorted vector: the objects here have a few dozen members at most, and a vector is far less
+/// code than a B-tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Object(Vec<(String, Value)>);
+
+impl Object {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.position(name).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    /// Sets a member; returns the value it replaces, if any.
+    pub fn insert(&mut self, name: String, value: Value) -> Option<Value> {
+        match self.position(&name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (name, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Value> {
+        self.position(name).ok().map(|i| self.0.remove(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The members in name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+/// `object["name"]` in tests: the member, which must be there.
+#[cfg(test)]
+impl std::ops::Index<&str> for Object {
+    type Output = Value;
+
+    fn index(&self, name: &str) -> &Value {
+        self.get(name).expect("no such member")
+    }
+}
+
+/// Later members replace earlier ones of the same name.
+impl FromIterator<(String, Value)> for Object {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(members: I) -> Self {
+        let mut object = Self::new();
+        for (name, value) in members {
+            object.insert(name, value);
+        }
+        object
+    }
+}
+
+impl<'a> IntoIterator for &'a Object {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = Box<dyn ExactSizeIterator<Item = (&'a String, &'a Value)> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -543,7 +621,13 @@ impl std::ops::Index<&str> for Value {
 impl std::ops::IndexMut<&str> for Value {
     fn index_mut(&mut self, name: &str) -> &mut Value {
         match self {
-            Value::Object(members) => members.entry(name.to_owned()).or_insert(Value::Null),
+            Value::Object(members) => {
+                if !members.contains_key(name) {
+                    members.insert(name.to_owned(), Value::Null);
+                }
+                let at = members.position(name).unwrap_or_default();
+                &mut members.0[at].1
+            }
             other => panic!("not an object: {other}"),
         }
     }

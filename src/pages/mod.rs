@@ -93,8 +93,8 @@ fn display_name(session: &SessionRecord) -> String {
         .find_map(|field| {
             session
                 .userinfo
-                .get(*field)
-                .or_else(|| session.id_token_claims.get(*field))?
+                .get(field)
+                .or_else(|| session.id_token_claims.get(field))?
                 .as_str()
         })
         .unwrap_or(&session.subject)
