@@ -114,7 +114,7 @@ fn sign_in_first(req: &Incoming, base: &str, navigation: bool) -> Reply {
             back.push('?');
             back.push_str(&req.query);
         }
-        let query = url::form_urlencoded::Serializer::new(String::new())
+        let query = crate::oidc::form::Form::new()
             .append_pair("return_to", &back)
             .finish();
         return Reply::redirect(&format!("{login}?{query}"))

@@ -4,12 +4,11 @@
 //! A strict validator, not a WHATWG parser: these URLs are written by the operator, so
 //! anything unusual (credentials, a fragment, a non-ASCII host, a character that should have
 //! been percent-encoded) is refused with a message naming the problem instead of being
-//! silently normalised. Only the query serialisation comes from the `url` crate
-//! (`form_urlencoded`); its full parser and host tables were a fifth of the Worker's wasm.
+//! silently normalised. The `url` crate's full parser and host tables were a fifth of the Worker's wasm.
 
 use std::fmt;
 
-use url::form_urlencoded;
+use super::form::Form;
 
 /// Normalised: lowercase scheme and host, no default port, a path of at least `/`.
 #[derive(Clone, PartialEq, Eq)]
@@ -121,8 +120,9 @@ impl HttpUrl {
             _ => out.push('&'),
         }
         out.push_str(
-            &form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(pairs)
+            &pairs
+                .iter()
+                .fold(&mut Form::new(), |form, (k, v)| form.append_pair(k, v))
                 .finish(),
         );
         out

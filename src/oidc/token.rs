@@ -1,8 +1,8 @@
 //! The token request (RFC 6749 §4.1.3, RFC 7636 §4.5) and its response (§5.1, §5.2).
 
+use super::form::{self, Form};
 use super::json::{Object, Value};
 use base64ct::{Base64, Encoding};
-use url::form_urlencoded;
 
 use super::authorization_response::AuthorizationCode;
 use super::client::{Client, TokenAuth};
@@ -61,7 +61,7 @@ pub fn code_request(
     code: &AuthorizationCode,
     verifier: &PkceVerifier,
 ) -> OutboundRequest {
-    let mut form = form_urlencoded::Serializer::new(String::new());
+    let mut form = Form::new();
     form.append_pair("grant_type", "authorization_code")
         .append_pair("code", code.secret())
         .append_pair("redirect_uri", config.redirect_uri.as_str())
@@ -71,16 +71,13 @@ pub fn code_request(
 
 /// The refresh-token grant (RFC 6749 §6), with the same client authentication.
 pub fn refresh_request(config: &Client, refresh_token: &RefreshToken) -> OutboundRequest {
-    let mut form = form_urlencoded::Serializer::new(String::new());
+    let mut form = Form::new();
     form.append_pair("grant_type", "refresh_token")
         .append_pair("refresh_token", refresh_token.secret());
     finish_request(config, form)
 }
 
-fn finish_request(
-    config: &Client,
-    mut form: form_urlencoded::Serializer<'_, String>,
-) -> OutboundRequest {
+fn finish_request(config: &Client, mut form: Form) -> OutboundRequest {
     let mut headers = vec![
         (
             "Content-Type",
@@ -105,7 +102,7 @@ fn finish_request(
 
 /// RFC 6749 §2.3.1: id and secret are form-encoded before being joined and base64-encoded.
 fn basic_auth(config: &Client) -> String {
-    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let encode = form::encode;
     let pair = format!(
         "{}:{}",
         encode(&config.client_id),
@@ -223,7 +220,7 @@ mod tests {
     }
 
     fn form(request: &OutboundRequest) -> Vec<(String, String)> {
-        form_urlencoded::parse(request.body.as_deref().unwrap().as_bytes())
+        url::form_urlencoded::parse(request.body.as_deref().unwrap().as_bytes())
             .into_owned()
             .collect()
     }

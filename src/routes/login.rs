@@ -71,7 +71,7 @@ pub fn client_key(ip: &str) -> String {
 }
 
 fn requested_return_to(query: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.as_bytes())
+    crate::oidc::form::parse(query)
         .find(|(k, _)| k == "return_to")
         .map(|(_, v)| v.into_owned())
 }
