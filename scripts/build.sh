@@ -25,6 +25,15 @@ WASM_BINDGEN_BIN="$(command -v wasm-bindgen)" || { echo "build: run scripts/setu
 export WASM_BINDGEN_BIN
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+# Panic locations name source files: keep them relative (crate/src/file.rs), so the module
+# carries no path of the machine that built it (and a few KB less).
+remap=(--remap-path-prefix="$PWD/=")
+for index in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+  remap+=(--remap-path-prefix="$index=")
+done
+rustc_commit="$(rustc -vV | sed -n 's/^commit-hash: //p')"
+[ -n "$rustc_commit" ] && remap+=(--remap-path-prefix="/rustc/$rustc_commit/=")
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${remap[*]}"
 worker-build --release --out-dir "$out" "${features[@]}"
 node scripts/strip-wasm-names.mjs "$out/index_bg.wasm"
 touch "$stamp"
