@@ -32,14 +32,18 @@ export function parseUploadSize(text) {
   return { rawBytes: bytes(m[1], m[2]), gzipBytes: bytes(m[3], m[4]), line: m[0] };
 }
 
-/** Runs `wrangler deploy --dry-run` into a temporary directory and returns the parsed sizes. */
-export async function measureUploadSize({ timeoutMs = 180_000, config } = {}) {
+/**
+ * Runs `wrangler deploy --dry-run` into a temporary directory and returns the parsed sizes.
+ * `wrangler` (path of a wrangler.js) and `cwd`: another Worker's own installation and folder
+ * (default: this repository's).
+ */
+export async function measureUploadSize({ timeoutMs = 180_000, config, wrangler = WRANGLER, cwd = ROOT } = {}) {
   const outdir = await fs.mkdtemp(path.join(os.tmpdir(), 'upload-size-'));
   try {
     const { stdout, stderr } = await new Promise((resolve, reject) => {
       const configArgs = config ? ['--config', config] : [];
-      execFile(process.execPath, [WRANGLER, 'deploy', '--dry-run', '--outdir', outdir, ...configArgs], {
-        cwd: ROOT,
+      execFile(process.execPath, [wrangler, 'deploy', '--dry-run', '--outdir', outdir, ...configArgs], {
+        cwd,
         env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1', FORCE_COLOR: '0' },
         timeout: timeoutMs,
         maxBuffer: 16 * 1024 * 1024,

@@ -347,27 +347,12 @@ export function runWrangler(args, { timeoutMs = 60_000 } = {}) {
 }
 
 /**
- * Start `wrangler dev` for a Worker on 127.0.0.1:`port` and resolve once it answers GET /.
- *
- * `vars`: `--var NAME:VALUE` settings; `configArgs`: e.g. ['--config', 'path/wrangler.toml']
- * (default: ./wrangler.toml, or E2E_WRANGLER_CONFIG). Every line wrangler (and so the Worker)
- * prints goes to `onLine(line)`, colour codes removed; the whole output is also kept for
- * `output()` unless `keepOutput` is false (then only its tail is, for error messages).
- * `onReady(response)` sees the readiness probe's response. Runs in its own process group, so
- * `stop()` ends wrangler and its workerd processes together.
+ * Spawn `wrangler dev` for a Worker on 127.0.0.1:`port` (inspector on port + 1000), in its own
+ * process group, stdout and stderr piped; nothing more (see startWranglerDev). Options as there.
  */
-export async function startWranglerDev({
-  port,
-  vars = {},
-  persistDir,
-  configArgs = E2E_CONFIG_ARGS,
-  readyTimeoutMs = 120_000,
-  keepOutput = true,
-  onLine,
-  onReady,
-}) {
+export function spawnWranglerDev({ port, vars = {}, persistDir, configArgs = E2E_CONFIG_ARGS, wrangler = WRANGLER, cwd = ROOT }) {
   const args = [
-    WRANGLER, 'dev',
+    wrangler, 'dev',
     '--port', String(port),
     '--ip', '127.0.0.1',
     '--inspector-port', String(port + 1000),
@@ -380,11 +365,8 @@ export async function startWranglerDev({
     ...configArgs,
   ];
   for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-
-  let output = '';
-  let tail = '';
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+  return spawn(process.execPath, args, {
+    cwd,
     env: {
       ...process.env,
       WRANGLER_SEND_METRICS: 'false',
@@ -395,6 +377,35 @@ export async function startWranglerDev({
     detached: true, // own process group, so stop() can end wrangler and workerd together
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/**
+ * Start `wrangler dev` for a Worker on 127.0.0.1:`port` and resolve once it answers GET /.
+ *
+ * `vars`: `--var NAME:VALUE` settings; `configArgs`: e.g. ['--config', 'path/wrangler.toml']
+ * (default: ./wrangler.toml, or E2E_WRANGLER_CONFIG). Every line wrangler (and so the Worker)
+ * prints goes to `onLine(line)`, colour codes removed; the whole output is also kept for
+ * `output()` unless `keepOutput` is false (then only its tail is, for error messages).
+ * `onReady(response)` sees the readiness probe's response. Runs in its own process group, so
+ * `stop()` ends wrangler and its workerd processes together. `wrangler` (the path of a
+ * wrangler.js) and `cwd` run another installation of wrangler from another folder (default:
+ * this repository's, from its root), e.g. a reference Worker's own.
+ */
+export async function startWranglerDev({
+  port,
+  vars = {},
+  persistDir,
+  configArgs = E2E_CONFIG_ARGS,
+  readyTimeoutMs = 120_000,
+  keepOutput = true,
+  onLine,
+  onReady,
+  wrangler = WRANGLER,
+  cwd = ROOT,
+}) {
+  const child = spawnWranglerDev({ port, vars, persistDir, configArgs, wrangler, cwd });
+  let output = '';
+  let tail = '';
   for (const stream of [child.stdout, child.stderr]) {
     stream.setEncoding('utf8');
     let partial = '';
@@ -490,6 +501,8 @@ export async function startWranglerDev({
  * redirect URI registered at the provider, lives below it.
  * `forwardedMarker`: gateway mode: a header the origin puts on every answer, so that a
  * forwarded answer (which has none of the Worker's own headers) counts as the Worker's.
+ * `extraRedirectUris`: more redirect URIs the provider's client accepts (the benchmark signs
+ * other Workers in through the same provider and client).
  */
 export async function startStack({
   workerPort,
@@ -504,6 +517,7 @@ export async function startStack({
   onOutputLine,
   authPrefix = '',
   forwardedMarker = null,
+  extraRedirectUris = [],
 }) {
   if (checkLogsOnStop && !keepOutput) throw new Error('checkLogsOnStop needs keepOutput: the check reads the whole output');
   const workerOrigin = `http://localhost:${workerPort}`;
@@ -524,7 +538,7 @@ export async function startStack({
       port: providerPort,
       clientId,
       clientSecret,
-      redirectUris: [redirectUri],
+      redirectUris: [redirectUri, ...extraRedirectUris],
     });
   } else {
     throw new Error(`unknown provider kind ${providerKind}`);
@@ -697,9 +711,11 @@ export async function startStack({
 
     /**
      * GET /login and walk through the provider (login form included) up to the redirect back
-     * to the Worker's callback. Does NOT request the callback.
+     * to the Worker's callback. Does NOT request the callback. With `start` an absolute URL
+     * and `redirectUri` its Worker's callback, it signs in another Worker whose redirect URI
+     * the provider accepts (startStack's extraRedirectUris).
      */
-    async beginLogin(browser, { login = 'demo', password = 'demo', start, headers } = {}) {
+    async beginLogin(browser, { login = 'demo', password = 'demo', start, headers, redirectUri: callbackUri = redirectUri } = {}) {
       // Gateway mode starts at a protected page, which sends the browser to the login route.
       let loginResponse = await browser.request(stack.url(start ?? `${authPrefix}/login`), { headers });
       if (isRedirect(loginResponse.status) && loginResponse.location?.startsWith(`${workerOrigin}${authPrefix}/login?`)) {
@@ -713,7 +729,7 @@ export async function startStack({
       let loc = loginResponse.location;
       let sawLoginForm = false;
       for (let hop = 0; hop < 12; hop += 1) {
-        if (loc.startsWith(`${redirectUri}?`) || loc === redirectUri) {
+        if (loc.startsWith(`${callbackUri}?`) || loc === callbackUri) {
           const callbackUrl = new URL(loc);
           const code = callbackUrl.searchParams.get('code');
           if (code) seenCodes.add(code);
