@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks the release Worker under `wrangler dev` (workerd, local KV) against the local
-# OpenID Provider and a floor Worker: logins and page views per second, latency, workerd CPU,
-# KV and subrequests per operation, sizes, with budgets. Options: see tests/bench/bench.mjs
-# (--duration SECONDS, --concurrency N, --smoke, --json FILE, --strict).
+# Benchmarks the release Worker under `wrangler dev` (workerd, local KV) side by side with two
+# reference Workers, bench-peer (the same login flow in JavaScript) and bench-floor-io (the
+# same I/O and nothing else), against one local OpenID Provider: CPU per login and per page
+# view and their ratios, with budgets, latency, KV and subrequests per operation, sizes, then
+# cold starts. Options: see tests/bench/bench.mjs (--logins N, --views N, --concurrency N,
+# --runs N (default 3), --warmup N, --cold N (default 10), --smoke, --json FILE, --strict).
 # `scripts/bench.sh --gateway [options]` runs the gateway benchmark instead (tests/bench/gateway.mjs):
 # forwarded requests next to a pass-through Worker and direct calls to the upstream.
 set -euo pipefail
