@@ -1,23 +1,46 @@
 //! Vars and secrets: the `Settings` the app reads through `RequestConfig`.
 
+use std::cell::RefCell;
+
 use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
 use worker::Env;
 
 use crate::config::Settings;
 
+thread_local! {
+    /// Every setting read so far, as `env` had it. Vars and secrets are fixed for the life of
+    /// an isolate (a new deployment or secret starts new isolates), so each is read from
+    /// `env` once, not on every request: three calls into JavaScript per setting saved.
+    static READ: RefCell<Vec<(String, Option<String>)>> = const { RefCell::new(Vec::new()) };
+}
+
 pub struct WorkerSettings<'a>(pub &'a Env);
 
 impl Settings for WorkerSettings<'_> {
-    /// Vars and secrets are both plain strings on `env`. Read directly: the `worker` crate's
-    /// accessors build an error message for every setting that is not set, on every request.
     fn get(&self, name: &str) -> Option<String> {
-        Reflect::get(self.0, &JsValue::from_str(name))
-            .ok()
-            .and_then(|value| value.as_string())
+        let known = READ.with(|read| {
+            let read = read.borrow();
+            read.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+        });
+        known.unwrap_or_else(|| {
+            let value = self.read(name);
+            READ.with(|read| read.borrow_mut().push((name.to_owned(), value.clone())));
+            value
+        })
     }
 
     fn has_binding(&self, name: &str) -> bool {
         Reflect::get(self.0, &JsValue::from_str(name)).is_ok_and(|value| value.is_object())
+    }
+}
+
+impl WorkerSettings<'_> {
+    /// Vars and secrets are both plain strings on `env`. Read directly: the `worker` crate's
+    /// accessors build an error message for every setting that is not set.
+    fn read(&self, name: &str) -> Option<String> {
+        Reflect::get(self.0, &JsValue::from_str(name))
+            .ok()
+            .and_then(|value| value.as_string())
     }
 }

@@ -1,14 +1,9 @@
 //! The Fetch API: the `HttpClient` for calls to the provider, with a timeout, a bounded read
 //! and redirects refused.
 
-use std::pin::pin;
-use std::time::Duration;
-
-use futures_util::future::{select, Either};
 use worker::js_sys::{self, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::Delay;
 
 use super::{bump, header, Usage};
 use crate::oidc::outbound::{
@@ -16,8 +11,8 @@ use crate::oidc::outbound::{
 };
 use crate::platform::HttpClient;
 
-/// Every subrequest gets this long before the login fails with a clear message.
-const SUBREQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Every subrequest gets this long (milliseconds) before the login fails with a clear message.
+const SUBREQUEST_TIMEOUT_MS: u32 = 10_000;
 /// Provider responses are read up to this size and no further.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
@@ -28,23 +23,23 @@ pub struct WorkersFetch<'a> {
 impl HttpClient for WorkersFetch<'_> {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, TransportError> {
         bump(&self.usage.subrequests);
-        let controller = web_sys::AbortController::new().map_err(|_| TransportError::Network)?;
-        let signal = controller.signal();
-        let exchange = async move {
-            let response = JsFuture::from(start_fetch(&request, &signal)?)
-                .await
-                .map_err(|_| TransportError::Network)?;
-            read_bounded(response.unchecked_into()).await
-        };
-        let exchange = pin!(exchange);
-        let deadline = pin!(Delay::from(SUBREQUEST_TIMEOUT));
-        match select(exchange, deadline).await {
-            Either::Left((result, _)) => result,
-            Either::Right(_) => {
-                controller.abort();
-                Err(TransportError::Timeout)
-            }
-        }
+        // The runtime's own deadline: it aborts the fetch, or the body's reading, when it
+        // passes (no timer or race of our own to keep).
+        let signal = web_sys::AbortSignal::timeout_with_u32(SUBREQUEST_TIMEOUT_MS);
+        let failed = |_| failure(&signal);
+        let response = JsFuture::from(start_fetch(&request, &signal)?)
+            .await
+            .map_err(failed)?;
+        read_bounded(response.unchecked_into(), &signal).await
+    }
+}
+
+/// A rejected fetch or read: the deadline if it has passed, the network otherwise.
+fn failure(signal: &web_sys::AbortSignal) -> TransportError {
+    if signal.aborted() {
+        TransportError::Timeout
+    } else {
+        TransportError::Network
     }
 }
 
@@ -76,7 +71,10 @@ fn start_fetch(
 }
 
 /// Reads at most [`MAX_RESPONSE_BYTES`]: a hostile provider cannot exhaust the isolate's memory.
-async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, TransportError> {
+async fn read_bounded(
+    response: web_sys::Response,
+    signal: &web_sys::AbortSignal,
+) -> Result<OutboundResponse, TransportError> {
     let status = response.status();
     if let Err(redirected) = refuse_redirect(status) {
         if let Some(body) = response.body() {
@@ -89,13 +87,38 @@ async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, T
     if declared.is_some_and(|len| len > MAX_RESPONSE_BYTES) {
         return Err(TransportError::TooLarge);
     }
+    let body = match declared {
+        // The runtime holds the body to its declared length: read it in one call.
+        Some(_) => read_whole(&response, signal).await?,
+        None => read_chunks(&response, signal).await?,
+    };
+    Ok(OutboundResponse {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+async fn read_whole(
+    response: &web_sys::Response,
+    signal: &web_sys::AbortSignal,
+) -> Result<Vec<u8>, TransportError> {
+    let promise = response.array_buffer().map_err(|_| failure(signal))?;
+    let buffer = JsFuture::from(promise).await.map_err(|_| failure(signal))?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
+/// A body of undeclared length, chunk by chunk, refused as soon as it grows too large.
+async fn read_chunks(
+    response: &web_sys::Response,
+    signal: &web_sys::AbortSignal,
+) -> Result<Vec<u8>, TransportError> {
     let mut body = Vec::new();
     if let Some(stream) = response.body() {
         let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
         loop {
             let chunk = JsFuture::from(reader.read())
                 .await
-                .map_err(|_| TransportError::Network)?;
+                .map_err(|_| failure(signal))?;
             if Reflect::get(&chunk, &JsValue::from_str("done")).is_ok_and(|d| d.is_truthy()) {
                 break;
             }
@@ -114,8 +137,5 @@ async fn read_bounded(response: web_sys::Response) -> Result<OutboundResponse, T
             bytes.copy_to(&mut body[start..]);
         }
     }
-    Ok(OutboundResponse {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    Ok(body)
 }
