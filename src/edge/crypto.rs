@@ -6,7 +6,8 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 
 use futures_util::future::LocalBoxFuture;
 use worker::js_sys::{self, Reflect, Uint8Array};
-use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen::prelude::wasm_bindgen;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 
 use crate::oidc::es256::{EcSigningKey, SignEs256};
@@ -192,6 +193,28 @@ enum AesOperation {
     Decrypt,
 }
 
+#[wasm_bindgen(inline_js = "
+export function aesGcm(op, key, iv, aad, data) {
+  // The arguments are views of the module's memory: copied before anything can move it.
+  const [k, n, a, d] = [key.slice(), iv.slice(), aad.slice(), data.slice()];
+  const subtle = crypto.subtle;
+  return subtle.importKey('raw', k, 'AES-GCM', false, [op])
+    .then((handle) => subtle[op]({ name: 'AES-GCM', iv: n, additionalData: a }, handle, d))
+    .then((result) => new Uint8Array(result));
+}")]
+extern "C" {
+    /// Import, then encrypt or decrypt, in one call from wasm (instead of some twenty calls
+    /// to build the key, the parameters and the two promises piece by piece).
+    #[wasm_bindgen(catch, js_name = aesGcm)]
+    fn aes_gcm_js(
+        operation: &str,
+        key: &[u8],
+        iv: &[u8],
+        aad: &[u8],
+        data: &[u8],
+    ) -> Result<js_sys::Promise, JsValue>;
+}
+
 /// One AES-256-GCM operation (128-bit tag appended to the ciphertext, as RustCrypto does).
 /// The key is imported per call: each browser's records have their own key.
 async fn aes_gcm(
@@ -201,26 +224,11 @@ async fn aes_gcm(
     aad: &[u8],
     data: &[u8],
 ) -> Option<Vec<u8>> {
-    let subtle = subtle_crypto()?;
-    let usage = match operation {
+    let operation = match operation {
         AesOperation::Encrypt => "encrypt",
         AesOperation::Decrypt => "decrypt",
     };
-    let usages = js_sys::Array::of1(&usage.into());
-    let raw_key = Uint8Array::from(&key[..]);
-    let import = subtle
-        .import_key_with_str("raw", &raw_key, "AES-GCM", false, &usages)
-        .ok()?;
-    let handle: web_sys::CryptoKey = JsFuture::from(import).await.ok()?.dyn_into().ok()?;
-    let algorithm = js_sys::Object::new();
-    Reflect::set(&algorithm, &"name".into(), &"AES-GCM".into()).ok()?;
-    Reflect::set(&algorithm, &"iv".into(), &Uint8Array::from(&nonce[..])).ok()?;
-    Reflect::set(&algorithm, &"additionalData".into(), &Uint8Array::from(aad)).ok()?;
-    let promise = match operation {
-        AesOperation::Encrypt => subtle.encrypt_with_object_and_u8_array(&algorithm, &handle, data),
-        AesOperation::Decrypt => subtle.decrypt_with_object_and_u8_array(&algorithm, &handle, data),
-    }
-    .ok()?;
-    let result = JsFuture::from(promise).await.ok()?;
-    Some(Uint8Array::new(&result).to_vec())
+    let promise = aes_gcm_js(operation, key, nonce, aad, data).ok()?;
+    let result: Uint8Array = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    Some(result.to_vec())
 }
