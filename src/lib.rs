@@ -42,19 +42,16 @@ mod edge;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-/// The Worker's `fetch` export, which worker-build's JavaScript entry point calls. Written out
-/// instead of `#[worker::event(fetch)]`: the macro's glue formats `worker::Error`s, and that
-/// alone pulls every error message of the `worker` crate into the module.
+/// The Worker's `fetch` export, which worker-build's JavaScript entry point calls with the
+/// request, `env` and the execution context. Written with wasm-bindgen directly rather than
+/// the `worker` crate, whose event macro formats `worker::Error`s and whose exported classes
+/// (and their JavaScript glue) would ship in every build.
 #[cfg(target_arch = "wasm32")]
-#[worker::wasm_bindgen::prelude::wasm_bindgen(
-    wasm_bindgen = worker::wasm_bindgen,
-    wasm_bindgen_futures = worker::wasm_bindgen_futures,
-    js_sys = worker::js_sys
-)]
+#[wasm_bindgen::prelude::wasm_bindgen]
 pub async fn fetch(
     req: web_sys::Request,
-    env: worker::Env,
-    _ctx: worker::wasm_bindgen::JsValue,
-) -> Result<worker::wasm_bindgen::JsValue, worker::wasm_bindgen::JsValue> {
+    env: wasm_bindgen::JsValue,
+    _ctx: wasm_bindgen::JsValue,
+) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
     edge::serve(req, env).await
 }

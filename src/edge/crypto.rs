@@ -5,10 +5,10 @@ use std::cell::RefCell;
 use base64ct::{Base64UrlUnpadded, Encoding};
 
 use futures_util::future::LocalBoxFuture;
-use worker::js_sys::{self, Reflect, Uint8Array};
-use worker::wasm_bindgen::prelude::wasm_bindgen;
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::oidc::es256::{EcSigningKey, SignEs256};
 use crate::oidc::jwks::{RsaPublicKey, VerifyRs256};

@@ -2,9 +2,8 @@
 
 use std::cell::RefCell;
 
-use worker::js_sys::Reflect;
-use worker::wasm_bindgen::JsValue;
-use worker::Env;
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
 
 use crate::config::Settings;
 
@@ -15,7 +14,8 @@ thread_local! {
     static READ: RefCell<Vec<(String, Option<String>)>> = const { RefCell::new(Vec::new()) };
 }
 
-pub struct WorkerSettings<'a>(pub &'a Env);
+/// The `env` object the runtime passes to `fetch`.
+pub struct WorkerSettings<'a>(pub &'a JsValue);
 
 impl Settings for WorkerSettings<'_> {
     fn get(&self, name: &str) -> Option<String> {

@@ -1,9 +1,9 @@
 //! The Fetch API: the `HttpClient` for calls to the provider, with a timeout, a bounded read
 //! and redirects refused.
 
-use worker::js_sys::{self, Reflect, Uint8Array};
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
+use js_sys::{Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 use super::{bump, header, Usage};
 use crate::oidc::outbound::{

@@ -1,7 +1,7 @@
 //! Workers KV: the `KeyValueStore` that holds login records and sessions.
 
-use worker::js_sys::{self, Reflect};
-use worker::wasm_bindgen::JsValue;
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
 
 use super::{bump, call_binding, Usage};
 use crate::platform::{KeyValueStore, StoreError};

@@ -8,6 +8,7 @@ mod env;
 mod fetch;
 mod kv;
 mod rate_limit;
+mod recovery;
 mod timer;
 #[cfg(feature = "gateway")]
 mod upstream;
@@ -15,10 +16,9 @@ mod upstream;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use worker::js_sys::{self, Reflect};
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::Env;
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::config::RequestConfig;
 use crate::config::UPSTREAM_BINDING;
@@ -60,7 +60,7 @@ thread_local! {
 /// rather than the `worker` crate's wrappers: nothing here formats a runtime error, which
 /// keeps the wrappers' error text and URL parsing out of the module (see the README's
 /// performance notes). Errors become reason codes, never messages.
-pub async fn serve(req: web_sys::Request, env: Env) -> Result<JsValue, JsValue> {
+pub async fn serve(req: web_sys::Request, env: JsValue) -> Result<JsValue, JsValue> {
     let started = js_sys::Date::now() as u64;
     let incoming = incoming(&req);
     let request_id = header(&req.headers(), "cf-ray").unwrap_or_else(local_request_id);
@@ -185,13 +185,13 @@ fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, u
     if let Some(warning) = reply.warning {
         fields.insert("warning".into(), warning.into());
     }
-    let line = Value::Object(fields).to_json();
+    let line = JsValue::from_str(&Value::Object(fields).to_json());
     if reply.status >= 500 {
-        worker::console_error!("{line}");
+        web_sys::console::error_1(&line);
     } else if reply.status >= 400 || reply.warning.is_some() {
-        worker::console_warn!("{line}");
+        web_sys::console::warn_1(&line);
     } else {
-        worker::console_log!("{line}");
+        web_sys::console::log_1(&line);
     }
 }
 

@@ -1,8 +1,8 @@
 //! Workers Rate Limiting: the `RateLimiter` for `GET /login`.
 
 use futures_util::future::LocalBoxFuture;
-use worker::js_sys::{self, Reflect};
-use worker::wasm_bindgen::JsValue;
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
 
 use super::call_binding;
 use crate::platform::{RateLimit, RateLimiter};

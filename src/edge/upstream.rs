@@ -7,11 +7,11 @@ use std::pin::pin;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use worker::js_sys::{self, Reflect};
-use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::Delay;
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
+use super::timer::Delay;
 use super::{bump, call_binding, Usage};
 use crate::oidc::outbound::TransportError;
 use crate::platform::{ForwardPlan, Forwarded, Upstream};
