@@ -1,5 +1,5 @@
 //! The runtime's timers: the `Timer` a request waits on (its own, never another request's),
-//! and [`Delay`], the `setTimeout` future behind it and behind the subrequest timeouts.
+//! and [`Delay`], the `setTimeout` future behind it (and behind the gateway's upstream timeout).
 
 use std::cell::Cell;
 use std::future::Future;
