@@ -17,6 +17,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use js_sys::Reflect;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -40,6 +41,28 @@ use self::upstream::WorkersUpstream;
 #[cfg(not(feature = "gateway"))]
 type WorkersUpstream<'a> = crate::platform::NoUpstream<'a>;
 
+#[wasm_bindgen(module = "/src/edge/shell.js")]
+extern "C" {
+    /// The request as one string (see shell.js): method, URL and the headers `names` asks for.
+    #[wasm_bindgen(catch)]
+    fn describe(request: &web_sys::Request, names: &str) -> Result<String, JsValue>;
+
+    /// A `Response` from the status, `name\nvalue\n...` headers and the body.
+    #[wasm_bindgen(catch)]
+    fn respond(status: u16, headers: &str, body: &str) -> Result<web_sys::Response, JsValue>;
+}
+
+/// The request headers the app reads, in the order [`incoming`] takes them from [`describe`].
+const READ_HEADERS: [&str; 7] = [
+    "cookie",
+    "origin",
+    "sec-fetch-site",
+    "cf-connecting-ip",
+    "sec-fetch-mode",
+    "accept",
+    "cf-ray",
+];
+
 /// The runtime's bindings as the app's platform.
 struct Workers<'a>(std::marker::PhantomData<&'a ()>);
 
@@ -62,8 +85,8 @@ thread_local! {
 /// performance notes). Errors become reason codes, never messages.
 pub async fn serve(req: web_sys::Request, env: JsValue) -> Result<JsValue, JsValue> {
     let started = js_sys::Date::now() as u64;
-    let incoming = incoming(&req);
-    let request_id = header(&req.headers(), "cf-ray").unwrap_or_else(local_request_id);
+    let (incoming, ray) = incoming(&req);
+    let request_id = ray.unwrap_or_else(local_request_id);
     let usage = Usage::default();
     let binding =
         |name: &str| Reflect::get(&env, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
@@ -114,23 +137,33 @@ fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
 }
 
-fn incoming(req: &web_sys::Request) -> Incoming {
+/// The request as the app sees it, and its `cf-ray` (the request id at the edge).
+fn incoming(req: &web_sys::Request) -> (Incoming, Option<String>) {
+    let described = describe(req, &READ_HEADERS.join("\n")).unwrap_or_default();
+    let mut lines = described.split('\n');
+    let method = lines.next().unwrap_or_default().to_owned();
     // The runtime hands over an absolute, already normalised URL.
-    let url = req.url();
-    let (origin, path, query) = split_request_url(&url).unwrap_or_default();
-    let headers = req.headers();
-    Incoming {
-        method: req.method(),
+    let (origin, path, query) =
+        split_request_url(lines.next().unwrap_or_default()).unwrap_or_default();
+    let mut header = || {
+        lines
+            .next()
+            .and_then(|h| h.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    let incoming = Incoming {
+        method,
         path: path.to_owned(),
         query: query.to_owned(),
         origin: origin.to_owned(),
-        cookie_header: header(&headers, "cookie").unwrap_or_default(),
-        origin_header: header(&headers, "origin"),
-        sec_fetch_site: header(&headers, "sec-fetch-site"),
-        client_ip: header(&headers, "cf-connecting-ip"),
-        sec_fetch_mode: header(&headers, "sec-fetch-mode"),
-        accept: header(&headers, "accept"),
-    }
+        cookie_header: header().unwrap_or_default(),
+        origin_header: header(),
+        sec_fetch_site: header(),
+        client_ip: header(),
+        sec_fetch_mode: header(),
+        accept: header(),
+    };
+    (incoming, header())
 }
 
 /// Outside Cloudflare's edge (wrangler dev) there is no `cf-ray`: 64 random bits instead.
@@ -197,13 +230,16 @@ fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, u
 
 /// Only fails if the runtime cannot construct a response at all; the runtime then answers 500.
 fn into_response(reply: Reply) -> Result<web_sys::Response, JsValue> {
-    let headers = web_sys::Headers::new()?;
+    let mut headers = String::new();
     for (name, value) in &reply.headers {
-        headers.append(name, value)?;
+        // A line break would split a header in two: refused, as `Headers` itself would.
+        if name.contains(['\n', '\r']) || value.contains(['\n', '\r']) {
+            return Err(JsValue::from_str("a header with a line break"));
+        }
+        headers.push_str(name);
+        headers.push('\n');
+        headers.push_str(value);
+        headers.push('\n');
     }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(reply.status);
-    init.set_headers(&headers);
-    let body = (!reply.body.is_empty()).then_some(reply.body.as_str());
-    web_sys::Response::new_with_opt_str_and_init(body, &init)
+    respond(reply.status, &headers, &reply.body)
 }

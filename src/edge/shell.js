@@ -1,0 +1,25 @@
+// The two ends of every request, each one call from wasm: the request read into one string,
+// and the response built from one. Done piece by piece from Rust, these were some forty
+// calls across the wasm boundary per request (a header name in, its value out, ...).
+
+// `method \n url \n` then, per name in `names` (newline-separated), `=value` or `-` when
+// absent. Header values and URLs never hold a newline.
+export function describe(request, names) {
+  const headers = request.headers;
+  let out = `${request.method}\n${request.url}`;
+  for (const name of names.split('\n')) {
+    const value = headers.get(name);
+    out += value === null ? '\n-' : `\n=${value}`;
+  }
+  return out;
+}
+
+// `headers`: `name \n value \n name \n value ...` (the caller refuses newlines in either).
+export function respond(status, headers, body) {
+  const h = new Headers();
+  if (headers !== '') {
+    const parts = headers.split('\n');
+    for (let i = 0; i + 1 < parts.length; i += 2) h.append(parts[i], parts[i + 1]);
+  }
+  return new Response(body === '' ? null : body, { status, headers: h });
+}
