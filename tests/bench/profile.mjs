@@ -7,6 +7,9 @@
 //   node tests/bench/profile.mjs [--phase login|view] [--count N] [--interval MICROSECONDS]
 //                                [--build DIR] [--top N]
 //
+// PROFILE_SOURCES=1 also prints the source around the hottest anonymous functions of the
+// Worker's script (wasm-bindgen's glue is mostly anonymous).
+//
 // `--build DIR` profiles another build of the Worker (a folder with index.js, as worker-build
 // writes it). The release build has its function names stripped (scripts/strip-wasm-names.mjs),
 // so for names build once without stripping, e.g. `worker-build --release --out-dir DIR` with
@@ -150,7 +153,8 @@ async function main() {
       for (const [k, n] of [...hot.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6)) {
         const [scriptId, line, column] = k.split(':');
         if (!sources.has(scriptId)) sources.set(scriptId, (await inspector.send('Debugger.getScriptSource', { scriptId })).scriptSource.split('\n'));
-        process.stdout.write(`${String(n).padStart(7)}  ${sources.get(scriptId)[Number(line)].slice(Number(column), Number(column) + 160)}\n`);
+        const lines = sources.get(scriptId);
+        process.stdout.write(`${String(n).padStart(7)}  line ${line}: ${lines.slice(Math.max(0, Number(line) - 3), Number(line) + 8).join(' / ').slice(0, 700)}\n`);
       }
     }
     inspector.close();
