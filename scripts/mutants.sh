@@ -15,7 +15,7 @@ files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   files=(src/oidc/id_token/mod.rs src/oidc/id_token/checks.rs src/oidc/authorization_response.rs
          src/routes/callback.rs src/cookies.rs src/pending_login.rs src/seal.rs
-         src/session/record.rs src/session/ticket.rs)
+         src/session/record.rs src/session/ticket.rs src/oidc/json.rs src/oidc/form.rs)
 fi
 args=()
 for f in "${files[@]}"; do args+=(--file "$f"); done
