@@ -52,16 +52,10 @@ extern "C" {
     fn respond(status: u16, headers: &str, body: &str) -> Result<web_sys::Response, JsValue>;
 }
 
-/// The request headers the app reads, in the order [`incoming`] takes them from [`describe`].
-const READ_HEADERS: [&str; 7] = [
-    "cookie",
-    "origin",
-    "sec-fetch-site",
-    "cf-connecting-ip",
-    "sec-fetch-mode",
-    "accept",
-    "cf-ray",
-];
+/// The request headers the app reads, newline-separated, in the order [`incoming`] takes them
+/// from [`describe`].
+const READ_HEADERS: &str =
+    "cookie\norigin\nsec-fetch-site\ncf-connecting-ip\nsec-fetch-mode\naccept\ncf-ray";
 
 /// The runtime's bindings as the app's platform.
 struct Workers<'a>(std::marker::PhantomData<&'a ()>);
@@ -139,7 +133,7 @@ fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
 
 /// The request as the app sees it, and its `cf-ray` (the request id at the edge).
 fn incoming(req: &web_sys::Request) -> (Incoming, Option<String>) {
-    let described = describe(req, &READ_HEADERS.join("\n")).unwrap_or_default();
+    let described = describe(req, READ_HEADERS).unwrap_or_default();
     let mut lines = described.split('\n');
     let method = lines.next().unwrap_or_default().to_owned();
     // The runtime hands over an absolute, already normalised URL.

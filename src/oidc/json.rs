@@ -343,59 +343,58 @@ impl Parser<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<Object, JsonError> {
-        if depth > MAX_DEPTH {
-            return Err(JsonError);
-        }
-        self.at += 1; // '{'
         let mut members = Object::new();
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Ok(members);
-        }
-        loop {
-            self.skip_whitespace();
-            if self.peek() != Some(b'"') {
+        self.items(depth, b'}', |p| {
+            p.skip_whitespace();
+            if p.peek() != Some(b'"') {
                 return Err(JsonError);
             }
-            let name = self.string()?;
-            self.skip_whitespace();
-            self.eat(":")?;
-            let value = self.value(depth)?;
-            if members.insert(name, value).is_some() {
-                return Err(JsonError); // a duplicate name
+            let name = p.string()?;
+            p.skip_whitespace();
+            p.eat(":")?;
+            let value = p.value(depth)?;
+            match members.insert(name, value) {
+                None => Ok(()),
+                Some(_) => Err(JsonError), // a duplicate name
             }
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(members);
-                }
-                _ => return Err(JsonError),
-            }
-        }
+        })?;
+        Ok(members)
     }
 
     fn array(&mut self, depth: usize) -> Result<Vec<Value>, JsonError> {
+        let mut items = Vec::new();
+        self.items(depth, b']', |p| {
+            items.push(p.value(depth)?);
+            Ok(())
+        })?;
+        Ok(items)
+    }
+
+    /// The comma-separated items of the object or array opening at `self.at`, up to its
+    /// `close`, each read by `item`.
+    fn items(
+        &mut self,
+        depth: usize,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Result<(), JsonError>,
+    ) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return Err(JsonError);
         }
-        self.at += 1; // '['
-        let mut items = Vec::new();
+        self.at += 1; // the opening bracket
         self.skip_whitespace();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.at += 1;
-            return Ok(items);
+            return Ok(());
         }
         loop {
-            items.push(self.value(depth)?);
+            item(self)?;
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.at += 1,
-                Some(b']') => {
+                Some(c) if c == close => {
                     self.at += 1;
-                    return Ok(items);
+                    return Ok(());
                 }
                 _ => return Err(JsonError),
             }
