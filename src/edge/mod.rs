@@ -50,6 +50,9 @@ extern "C" {
     /// A `Response` from the status, `name\nvalue\n...` headers and the body.
     #[wasm_bindgen(catch)]
     fn respond(status: u16, headers: &str, body: &str) -> Result<web_sys::Response, JsValue>;
+
+    /// Writes the request's log line (`level`: `error`, `warn` or `log`); see shell.js.
+    fn log(level: &str, line: &str);
 }
 
 /// The request headers the app reads, newline-separated, in the order [`incoming`] takes them
@@ -212,14 +215,14 @@ fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, u
     if let Some(warning) = reply.warning {
         fields.insert("warning".into(), warning.into());
     }
-    let line = JsValue::from_str(&Value::Object(fields).to_json());
-    if reply.status >= 500 {
-        web_sys::console::error_1(&line);
+    let level = if reply.status >= 500 {
+        "error"
     } else if reply.status >= 400 || reply.warning.is_some() {
-        web_sys::console::warn_1(&line);
+        "warn"
     } else {
-        web_sys::console::log_1(&line);
-    }
+        "log"
+    };
+    log(level, &Value::Object(fields).to_json());
 }
 
 /// Only fails if the runtime cannot construct a response at all; the runtime then answers 500.
