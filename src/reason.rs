@@ -36,3 +36,5 @@ pub const SIGN_IN_REQUIRED: &str = "sign_in_required";
 pub const CHECK_ALLOWED: &str = "check_allowed";
 /// Gateway mode: the assertion keys were served.
 pub const JWKS: &str = "jwks";
+/// The pages' stylesheet was served.
+pub const STYLESHEET: &str = "stylesheet";

@@ -86,6 +86,8 @@ enum Route {
     Jwks,
     /// Gateway mode: forward-auth for a proxy in front of the origin.
     Check,
+    /// The pages' stylesheet.
+    Stylesheet,
 }
 
 impl Route {
@@ -99,15 +101,20 @@ impl Route {
             "/refresh" => Self::Refresh,
             "/jwks.json" if gateway => Self::Jwks,
             "/check" if gateway => Self::Check,
+            pages::STYLESHEET_PATH => Self::Stylesheet,
             _ => return None,
         })
     }
 
     fn method(self) -> &'static str {
         match self {
-            Self::Home | Self::Login | Self::Callback | Self::Me | Self::Jwks | Self::Check => {
-                "GET"
-            }
+            Self::Home
+            | Self::Login
+            | Self::Callback
+            | Self::Me
+            | Self::Jwks
+            | Self::Check
+            | Self::Stylesheet => "GET",
             Self::Logout | Self::Refresh => "POST",
         }
     }
@@ -152,8 +159,15 @@ async fn route<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Reply {
             return gateway_route(route, req, ctx, gateway).await
         }
         (Route::Jwks | Route::Check, None) => Err(AppError::NotFound),
+        (Route::Stylesheet, _) => return stylesheet(),
     };
     result.unwrap_or_else(|err| error_reply(&err, base))
+}
+
+/// The stylesheet the pages link (its URL changes with its content).
+fn stylesheet() -> Reply {
+    Reply::immutable("text/css; charset=utf-8", pages::STYLESHEET.into())
+        .with_reason(reason::STYLESHEET)
 }
 
 /// A request outside `AUTH_PREFIX`: the gateway's.

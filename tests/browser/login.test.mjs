@@ -34,6 +34,9 @@ test('sign in with Webex in a real browser, see the profile, hit an error page, 
     const first = await page.goto(stack.url('/'));
     assert.equal(first.status(), 200);
     await page.getByText('Sign in with Webex').first().waitFor();
+    // The linked stylesheet loaded, passed its integrity check and the policy, and applies.
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(245, 247, 249)',
+      'the stylesheet applies (body background)');
     await page.screenshot({ path: path.join(ARTIFACTS, 'login.png'), fullPage: true });
 
     // -> provider login form

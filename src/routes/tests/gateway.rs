@@ -386,3 +386,15 @@ fn gateway_logout_and_refresh_stay_under_the_prefix() {
     assert_eq!(out.header("Location"), Some("/_auth/?signed_out"));
     assert_eq!(world.get("/app").status, 401);
 }
+
+/// The pages' stylesheet lives below `AUTH_PREFIX`; the origin's own `/style.css` is the
+/// origin's.
+#[test]
+fn the_stylesheet_is_below_the_prefix_and_the_origins_path_is_the_origins() {
+    let world = World::gateway();
+    let ours = world.get("/_auth/style.css?v=1");
+    assert_eq!((ours.status, ours.reason), (200, "stylesheet"));
+    assert_eq!(ours.body, crate::pages::STYLESHEET);
+    let theirs = world.get("/style.css");
+    assert_ne!(theirs.reason, "stylesheet");
+}

@@ -203,3 +203,41 @@ fn state_changing_posts_follow_fetch_metadata_then_origin() {
         }
     }
 }
+
+/// The stylesheet every page links: served to anyone, with or without a session, cached for
+/// good, with no cookie and no KV operation.
+#[test]
+fn the_stylesheet_is_served_to_anyone_cached_and_costs_no_kv() {
+    let world = World::new();
+    let page = world.get("/");
+    let href = page
+        .body
+        .split("<link rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(href.starts_with("/style.css?v="), "{href}");
+    for signed_in in [false, true] {
+        if signed_in {
+            world.login();
+        }
+        world.reset_kv_counts();
+        let reply = world.get(&href);
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.reason, "stylesheet");
+        assert_eq!(reply.body, crate::pages::STYLESHEET);
+        assert_eq!(
+            reply.header("Content-Type"),
+            Some("text/css; charset=utf-8")
+        );
+        assert_eq!(
+            reply.header("Cache-Control"),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(reply.header("X-Content-Type-Options"), Some("nosniff"));
+        assert_sets_no_cookie(&reply);
+        assert_eq!(world.kv_counts(), (0, 0), "signed in: {signed_in}");
+    }
+    assert_eq!(world.request("POST", &href, &[]).status, 405);
+}
