@@ -657,8 +657,8 @@ function cpuMethod(r) {
   const read = {
     schedstat: ns,
     ticks,
-    mixed: `${ns} (${sources.schedstat} of ${sources.schedstat + sources.ticks} process intervals), else, where a thread`
-      + ` had exited in between, ${ticks}`,
+    mixed: `${ns} (${sources.schedstat} of ${sources.schedstat + sources.ticks} process intervals); in the others (a thread`
+      + ` had exited in between, or no schedstat) ${ticks}`,
   }[source];
   return `(CPU source: ${source}; ${read}; of the two workerd processes under each wrangler dev: the Worker's and`
     + ' wrangler\'s proxy in front of it, read right before and after each Worker\'s share of each block.)';
