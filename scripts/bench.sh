@@ -4,7 +4,8 @@
 # same I/O and nothing else), against one local OpenID Provider: CPU per login and per page
 # view and their ratios, with budgets, latency, KV and subrequests per operation, sizes, then
 # cold starts. Options: see tests/bench/bench.mjs (--logins N, --views N, --concurrency N,
-# --runs N (default 3), --warmup N, --cold N (default 10), --smoke, --json FILE, --strict).
+# --runs N (default 3), --blocks N (default 10), --warmup N, --cold N (default 10), --smoke,
+# --json FILE, --strict).
 # `scripts/bench.sh --gateway [options]` runs the gateway benchmark instead (tests/bench/gateway.mjs):
 # forwarded requests next to a pass-through Worker and direct calls to the upstream.
 set -euo pipefail

@@ -5,18 +5,24 @@
 // log line per route with nothing else (the I/O floor). Run through scripts/bench.sh, or:
 //
 //   node tests/bench/bench.mjs [--logins N] [--views N] [--concurrency N] [--runs N]
-//                              [--warmup N] [--cold N] [--smoke] [--strict] [--json FILE]
+//                              [--blocks N] [--warmup N] [--cold N] [--smoke] [--strict]
+//                              [--json FILE]
 //
 // All three run in their own `wrangler dev` (the same wrangler version: checked), each with a
 // fresh local KV folder, against one local OpenID provider (tests/provider, started by the
-// e2e harness) and one client registration. A run is, for each Worker in turn (the order
-// rotates from run to run): --warmup untimed logins, then --logins complete logins (GET /login,
+// e2e harness) and one client registration. First, untimed, each Worker in turn: --warmup
+// logins and --warmup page views. Then a run: --logins complete logins per Worker (GET /login,
 // the provider's authorize endpoint and login form, GET /oauth, GET /, each in a new cookie
-// jar, --concurrency clients in a closed loop), then --warmup untimed page views and --views
-// page views (GET / with the session of a login just measured). Around each measured phase,
-// the CPU time of that Worker's workerd processes (from /proc) gives CPU per login and per page
-// view. --runs N repeats the whole comparison on the same servers: each figure is reported as
-// the median of the runs and their spread, each ratio as the median of the per-run ratios.
+// jar, --concurrency clients in a closed loop), then --views page views per Worker (GET / with
+// the session of one of its latest logins). Each phase is interleaved: split into --blocks
+// blocks, and in each block every Worker does its share in turn, the order rotated from block
+// to block and run to run, so that the machine's drift (faster after the first minute, cores
+// shared with the clients and the provider) falls on the three alike. Around each Worker's
+// share of a block, the CPU time of its workerd processes (from /proc: nanoseconds per thread
+// from schedstat, or utime+stime ticks when a thread exited in between) is read; a Worker's
+// figures for a run are the sums over its blocks, which give CPU per login and per page view.
+// --runs N repeats the whole comparison on the same servers: each figure is reported as the
+// median of the runs and their spread, each ratio as the median of the per-run ratios.
 // After the runs, untimed: 1,000 anonymous
 // GET /login (200 with --smoke) for their KV cost. From this Worker's log lines: KV reads and
 // writes and subrequests per operation. --cold N: after that, cold starts (coldstart.mjs).
@@ -39,7 +45,7 @@ import { DEMO_USER } from '../provider/provider.mjs';
 import { measureUploadSize } from '../../scripts/upload-size.mjs';
 import { PORTS, coldStartReport, coldStartWorkers, measureColdStarts, moduleSizes, stats, table } from './coldstart.mjs';
 import { Latencies, RequestLogTally, closedLoop } from './load.mjs';
-import { clockTicksPerSecond, cpuBetween, sampleCpu } from './procstat.mjs';
+import { clockTicksPerSecond, cpuBetween, sampleCpu, sourceOf } from './procstat.mjs';
 import { ownWranglerVersion, prepareReferenceWorker } from './reference-workers.mjs';
 
 // PORTS (coldstart.mjs): 8850, 8854, 8856, which the other tests and benchmarks do not use
@@ -66,14 +72,16 @@ const USAGE = `usage: node tests/bench/bench.mjs [options]
   --views N            measured page views per Worker and run (default 800; --smoke 80)
   --concurrency N      concurrent clients (default 4)
   --runs N             repetitions of the three-way comparison (default 3; --smoke 1)
-  --warmup N           untimed logins and page views before each phase (default 2 x concurrency)
+  --blocks N           interleaved blocks per phase and run (default 10; --smoke 2)
+  --warmup N           untimed logins and page views per Worker before the first run
+                       (default 2 x concurrency)
   --cold N             then N cold starts per Worker and way (default 10; --smoke 0; 0: none)
   --smoke              short run: the --smoke defaults above
   --json FILE          also write the results as JSON
   --strict             exit 1 when any budget is missed, CPU ratios included`;
 
 function parseArgs(argv) {
-  const o = { logins: null, views: null, concurrency: null, runs: null, warmup: null, cold: null, smoke: false, strict: false, json: null };
+  const o = { logins: null, views: null, concurrency: null, runs: null, blocks: null, warmup: null, cold: null, smoke: false, strict: false, json: null };
   for (let i = 0; i < argv.length; i += 1) {
     let a = argv[i];
     let value;
@@ -97,6 +105,7 @@ function parseArgs(argv) {
       case '--views': o.views = integer(next()); break;
       case '--concurrency': o.concurrency = integer(next()); break;
       case '--runs': o.runs = integer(next()); break;
+      case '--blocks': o.blocks = integer(next()); break;
       case '--warmup': o.warmup = integer(next(), { min: 0 }); break;
       case '--cold': o.cold = integer(next(), { min: 0 }); break;
       case '--json': o.json = next(); break;
@@ -110,6 +119,7 @@ function parseArgs(argv) {
   o.views ??= o.smoke ? 80 : 800;
   o.concurrency ??= 4;
   o.runs ??= o.smoke ? 1 : 3;
+  o.blocks ??= o.smoke ? 2 : 10;
   o.warmup ??= 2 * o.concurrency;
   o.cold ??= o.smoke ? 0 : 10;
   o.anonymous = o.smoke ? 200 : 1000;
@@ -159,6 +169,82 @@ class TimedBrowser extends Browser {
 const PROVIDER_STATS = ['authorize', 'interaction', 'token', 'userinfo', 'jwks'];
 const snapshot = (provider) => Object.fromEntries(PROVIDER_STATS.map((k) => [k, provider.stats[k]]));
 const delta = (provider, before) => Object.fromEntries(PROVIDER_STATS.map((k) => [k, provider.stats[k] - before[k]]));
+
+// ---------------------------------------------------------------------------------------------
+// Interleaved blocks
+
+/** The Workers in the order of block n (of the whole benchmark): rotated by one per block. */
+const rotated = (n) => KEYS.map((_, i) => KEYS[(i + n) % KEYS.length]);
+
+/** `total` operations split into at most `blocks` blocks of at least one, the remainder over the first. */
+function blockShares(total, blocks) {
+  const n = Math.min(blocks, total);
+  return Array.from({ length: n }, (_, b) => Math.floor(total / n) + (b < total % n ? 1 : 0));
+}
+
+const sumOf = (list, f) => list.reduce((a, x) => a + f(x), 0);
+
+/** Adds the numbers of `from` into `into`, member by member (for counts keyed by name). */
+function addCounts(into, from) {
+  for (const [key, n] of Object.entries(from)) into[key] = (into[key] || 0) + n;
+  return into;
+}
+
+/** Log tallies (RequestLogTally.end()) of several blocks as one: counts summed, samples joined. */
+function mergeLogs(logs) {
+  const routes = {};
+  for (const log of logs) {
+    for (const [key, r] of Object.entries(log.routes)) {
+      const into = routes[key] ??= { requests: 0, kvReads: 0, kvWrites: 0, subrequests: 0, statusErrors: 0, reasons: {} };
+      for (const f of ['requests', 'kvReads', 'kvWrites', 'subrequests', 'statusErrors']) into[f] += r[f];
+      addCounts(into.reasons, r.reasons);
+    }
+  }
+  const total = (f) => sumOf(logs, (log) => log[f]);
+  return {
+    requests: total('requests'),
+    kvReads: total('kvReads'),
+    kvWrites: total('kvWrites'),
+    subrequests: total('subrequests'),
+    statusErrors: total('statusErrors'),
+    routes,
+    statusErrorSamples: logs.flatMap((log) => log.statusErrorSamples),
+  };
+}
+
+/**
+ * One Worker's measured blocks of a phase as one phase: operations, time, CPU (by role too),
+ * log tallies and provider calls summed, then the rates and the figures per operation. The
+ * blocks themselves are kept for the JSON.
+ */
+function sumBlocks(parts) {
+  const ops = sumOf(parts, (p) => p.ops);
+  const seconds = sumOf(parts, (p) => p.seconds);
+  const workerdMs = sumOf(parts, (p) => p.cpu.workerdMs);
+  const byRole = parts.reduce((into, p) => addCounts(into, p.cpu.byRole), {});
+  const sources = parts.reduce((into, p) => addCounts(into, p.cpu.sources), { schedstat: 0, ticks: 0 });
+  return {
+    ops,
+    failed: sumOf(parts, (p) => p.failed),
+    seconds,
+    perSecond: ops / seconds,
+    workerResponses: sumOf(parts, (p) => p.workerResponses),
+    cpu: {
+      workerdMs,
+      byRole,
+      workerdProcesses: Math.max(...parts.map((p) => p.cpu.workerdProcesses)),
+      source: sourceOf(sources),
+      sources, // workerd processes x blocks measured each way
+      wallMs: sumOf(parts, (p) => p.cpu.wallMs),
+      tickMs: parts[0].cpu.tickMs,
+      perOpMs: workerdMs / ops,
+      perOpByRole: Object.fromEntries(Object.entries(byRole).map(([r, v]) => [r, v / ops])),
+    },
+    log: mergeLogs(parts.map((p) => p.log)),
+    providerCalls: parts.reduce((into, p) => addCounts(into, p.providerCalls), Object.fromEntries(PROVIDER_STATS.map((k) => [k, 0]))),
+    blocks: parts.map((p) => ({ ops: p.ops, seconds: p.seconds, workerdMs: p.cpu.workerdMs, source: p.cpu.source })),
+  };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Running
@@ -336,10 +422,17 @@ async function main(opts) {
     const latencies = Object.fromEntries(KEYS.map((k) => [k, { logins: new Latencies(), views: new Latencies() }]));
     const providerByWorker = Object.fromEntries(KEYS.map((k) => [k, Object.fromEntries(PROVIDER_STATS.map((s) => [s, 0]))]));
 
-    /** One measured phase of Worker k: log tally, CPU samples and provider calls around it. */
+    // Log lines that never came (an error, counted at the end): not waited for again, or every
+    // later block of that Worker would wait out the tally's timeout.
+    const lostLines = Object.fromEntries(KEYS.map((k) => [k, 0]));
+    const settleLog = async (k) => {
+      if (!(await tallies[k].waitFor(ctx.responses[k] - lostLines[k]))) lostLines[k] = ctx.responses[k] - tallies[k].lines;
+    };
+
+    /** One measured block of Worker k: log tally, CPU samples and provider calls around it. */
     const measure = async (k, phase, count, op) => {
       const tally = tallies[k];
-      await tally.waitFor(ctx.responses[k]); // earlier log lines must not land in this phase
+      await settleLog(k); // earlier log lines must not land in this block
       tally.begin();
       const responsesBefore = ctx.responses[k];
       const providerBefore = snapshot(provider);
@@ -347,7 +440,7 @@ async function main(opts) {
       const cpu0 = sampleCpu(pids[k], PORTS[k]);
       const self0 = process.cpuUsage();
       const run = await loop(count, op);
-      await tally.waitFor(ctx.responses[k]);
+      await settleLog(k);
       const cpu = cpuBetween(cpu0, sampleCpu(pids[k], PORTS[k]));
       const self = process.cpuUsage(self0);
       cpu.byRole.bench = (self.user + self.system) / 1000; // this process: the clients and the provider
@@ -355,16 +448,16 @@ async function main(opts) {
       const log = tally.end();
       addLogErrors(k, log);
       addFailures(k, run);
-      const ops = run.completed;
+      const providerCalls = delta(provider, providerBefore);
+      for (const s of PROVIDER_STATS) providerByWorker[k][s] += providerCalls[s];
       return {
-        ops,
+        ops: run.completed,
         failed: run.failed,
         seconds: run.elapsedMs / 1000,
-        perSecond: ops / (run.elapsedMs / 1000),
         workerResponses: ctx.responses[k] - responsesBefore,
-        cpu: { ...cpu, perOpMs: cpu.workerdMs / ops, perOpByRole: Object.fromEntries(Object.entries(cpu.byRole).map(([r, v]) => [r, v / ops])) },
+        cpu,
         log,
-        providerCalls: delta(provider, providerBefore),
+        providerCalls,
       };
     };
 
@@ -387,34 +480,58 @@ async function main(opts) {
       return { requests: log.requests, kvWrites: log.kvWrites, kvReads: log.kvReads };
     };
 
-    /** Logins then page views of Worker k, with their warm-ups. */
-    const runWorker = async (k, runIndex) => {
-      const providerBefore = snapshot(provider);
-      say(`run ${runIndex + 1}/${opts.runs}, ${LABEL[k]}: ${opts.warmup} + ${opts.logins} logins`);
-      addFailures(k, await loop(opts.warmup, () => login(k)));
-      const signedIn = [];
-      const logins = await measure(k, 'logins', opts.logins, async () => {
-        const b = await login(k);
-        signedIn.push(b);
-        if (signedIn.length > concurrency) signedIn.shift();
-      });
-      check(signedIn.length > 0, `${LABEL[k]}: no login succeeded, so there is no session for the page views`);
+    // Each Worker's latest signed-in browsers (one per client): its page views use them.
+    const signedIn = Object.fromEntries(KEYS.map((k) => [k, []]));
+    const loginKeeping = (k) => async () => {
+      const b = await login(k);
+      signedIn[k].push(b);
+      if (signedIn[k].length > concurrency) signedIn[k].shift();
+    };
+    const viewOf = (k) => {
+      check(signedIn[k].length > 0, `${LABEL[k]}: no login succeeded, so there is no session for the page views`);
+      return (i) => pageView(k, signedIn[k][i % signedIn[k].length]);
+    };
 
-      say(`run ${runIndex + 1}/${opts.runs}, ${LABEL[k]}: ${opts.warmup} + ${opts.views} page views`);
-      addFailures(k, await loop(opts.warmup, (i) => pageView(k, signedIn[i % signedIn.length])));
-      const views = await measure(k, 'views', opts.views, (i) => pageView(k, signedIn[i % signedIn.length]));
-      const calls = delta(provider, providerBefore);
+    /** Untimed, once before the first run: each Worker's first logins and page views. */
+    const warmUp = async (k) => {
+      const providerBefore = snapshot(provider);
+      say(`warm-up, ${LABEL[k]}: ${opts.warmup} logins and ${opts.warmup} page views`);
+      addFailures(k, await loop(opts.warmup, loginKeeping(k)));
+      if (signedIn[k].length > 0) addFailures(k, await loop(opts.warmup, viewOf(k)));
+      const calls = delta(provider, providerBefore); // the first JWKS fetches happen here
       for (const s of PROVIDER_STATS) providerByWorker[k][s] += calls[s];
-      return { logins, views };
+    };
+
+    /**
+     * One phase of one run, interleaved: `total` operations per Worker in `blocks` blocks; in
+     * block b each Worker does its share, in an order rotated by run + b, each share measured on
+     * its own. A drift of the machine (it speeds up over the first minute; other work shares
+     * its cores) then falls on all three Workers alike instead of on whichever went first.
+     * Resolves to each Worker's blocks summed, and the first block's order.
+     */
+    const runPhase = async (phase, total, runIndex) => {
+      const parts = Object.fromEntries(KEYS.map((k) => [k, []]));
+      const shares = blockShares(total, opts.blocks);
+      let firstOrder = null;
+      for (let b = 0; b < shares.length; b += 1) {
+        const order = rotated(runIndex + b);
+        firstOrder ??= order;
+        say(`run ${runIndex + 1}/${opts.runs}, ${phase} block ${b + 1}/${shares.length}: ${shares[b]} each, ${order.map((k) => LABEL[k]).join(', ')}`);
+        for (const k of order) {
+          const op = phase === 'logins' ? loginKeeping(k) : viewOf(k);
+          parts[k].push(await measure(k, phase, shares[b], op));
+        }
+      }
+      return { order: firstOrder, perWorker: Object.fromEntries(KEYS.map((k) => [k, sumBlocks(parts[k])])) };
     };
 
     const runs = [];
     const t1 = performance.now();
+    for (const k of KEYS) await warmUp(k);
     for (let r = 0; r < opts.runs; r += 1) {
-      const order = KEYS.map((_, i) => KEYS[(i + r) % KEYS.length]);
-      const perWorker = {};
-      for (const k of order) perWorker[k] = await runWorker(k, r);
-      runs.push({ order, ...perWorker });
+      const logins = await runPhase('logins', opts.logins, r);
+      const views = await runPhase('views', opts.views, r);
+      runs.push({ order: logins.order, ...Object.fromEntries(KEYS.map((k) => [k, { logins: logins.perWorker[k], views: views.perWorker[k] }])) });
     }
     const phasesMs = performance.now() - t1;
     const anonymous = await anonymousLogins();
@@ -438,6 +555,7 @@ async function main(opts) {
       errors,
       runtimeErrors: Object.fromEntries(KEYS.map((k) => [k, tallies[k].runtimeErrors])),
       tickMs: 1000 / clockTicksPerSecond(),
+      cpuSource: cpuSourceOf(runs),
       timings: { startMs: startedMs, phasesMs },
     };
   } finally {
@@ -522,6 +640,30 @@ function evaluate(r) {
   return { errorsTotal, errorsOf: Object.fromEntries(KEYS.map((k) => [k, errorsOf(k)])), loginOps, viewOps, L, V, steadySubrequests, cpu, budgets, aims };
 }
 
+/** Where the CPU figures came from, over every block of every run: see cpuBetween. */
+function cpuSourceOf(runs) {
+  const sources = { schedstat: 0, ticks: 0 };
+  for (const run of runs) {
+    for (const k of KEYS) for (const ph of ['logins', 'views']) addCounts(sources, run[k][ph].cpu.sources);
+  }
+  return { source: sourceOf(sources), sources };
+}
+
+/** The report's note on how CPU was read, true to the source used. */
+function cpuMethod(r) {
+  const { source, sources } = r.cpuSource;
+  const ticks = `utime+stime from /proc/<pid>/stat in ${r.tickMs} ms ticks`;
+  const ns = 'nanoseconds per thread from /proc/<pid>/task/*/schedstat, summed';
+  const read = {
+    schedstat: ns,
+    ticks,
+    mixed: `${ns} (${sources.schedstat} of ${sources.schedstat + sources.ticks} process intervals); in the others (a thread`
+      + ` had exited in between, or no schedstat) ${ticks}`,
+  }[source];
+  return `(CPU source: ${source}; ${read}; of the two workerd processes under each wrangler dev: the Worker's and`
+    + ' wrangler\'s proxy in front of it, read right before and after each Worker\'s share of each block.)';
+}
+
 const fmt = (v, digits = 2) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
 const spread = (s, d = 2, unit = '') => (s ? (s.n > 1 ? `${fmt(s.median, d)}${unit} (${fmt(s.min, d)}–${fmt(s.max, d)})` : `${fmt(s.median, d)}${unit}`) : 'n/a');
 
@@ -530,10 +672,10 @@ function report(r, ev) {
   const out = [];
   const v = r.versions;
   out.push(`Benchmark: ${o.runs} run(s); in each, per Worker, ${o.logins} logins then ${o.views} page views, ${o.concurrency} concurrent clients,`
-    + ` after ${o.warmup} untimed of each`);
+    + ` each phase in ${o.blocks} interleaved blocks; before the first run, ${o.warmup} untimed of each per Worker`);
   out.push(`Workers: ours (build/, port ${r.ports.ours}), bench-peer (${r.ports.peer}), bench-floor-io (${r.ports.floorIo}); each in its own wrangler dev`
     + ` ${v.ours.wrangler} (workerd ${[...new Set(KEYS.map((k) => v[k].workerd))].join(' / ')}), local KV, one local provider;`
-    + ` the same servers for every run, the order rotated from run to run`);
+    + ` the same servers for every run, the order rotated from block to block and run to run (the table: the first block's)`);
   out.push('');
 
   out.push(table([
@@ -555,8 +697,7 @@ function report(r, ev) {
     ['logins per second', spread(c.logins.oursRate, 1), spread(c.logins.peerRate, 1), spread(c.logins.floorIoRate, 1), '', ''],
     ['page views per second', spread(c.views.oursRate, 1), spread(c.views.peerRate, 1), spread(c.views.floorIoRate, 1), '', ''],
   ]));
-  out.push(`(utime+stime from /proc, ${r.tickMs} ms ticks, of the two workerd processes under each wrangler dev: the Worker's and`
-    + ' wrangler\'s proxy in front of it, read right before and after each measured phase.)');
+  out.push(cpuMethod(r));
   out.push('');
 
   const lat = (k, ph, label) => r.latency[k][ph][label];
