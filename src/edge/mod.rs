@@ -47,9 +47,10 @@ extern "C" {
     #[wasm_bindgen(catch)]
     fn describe(request: &web_sys::Request, names: &str) -> Result<String, JsValue>;
 
-    /// A `Response` from the status, `name\nvalue\n...` headers and the body.
+    /// A `Response` from the status, `name\nvalue\n...` headers and the body's UTF-8 bytes
+    /// (as bytes, the page is neither decoded into a JavaScript string nor encoded back).
     #[wasm_bindgen(catch)]
-    fn respond(status: u16, headers: &str, body: &str) -> Result<web_sys::Response, JsValue>;
+    fn respond(status: u16, headers: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
 
     /// Writes the request's log line (`level`: `error`, `warn` or `log`); see shell.js.
     fn log(level: &str, line: &str);
@@ -238,5 +239,5 @@ fn into_response(reply: Reply) -> Result<web_sys::Response, JsValue> {
         headers.push_str(value);
         headers.push('\n');
     }
-    respond(reply.status, &headers, &reply.body)
+    respond(reply.status, &headers, reply.body.as_bytes())
 }

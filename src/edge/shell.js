@@ -15,13 +15,14 @@ export function describe(request, names) {
 }
 
 // `headers`: `name \n value \n name \n value ...` (the caller refuses newlines in either).
+// `body`: a view of the module's memory, copied before the module runs again.
 export function respond(status, headers, body) {
   const h = new Headers();
   if (headers !== '') {
     const parts = headers.split('\n');
     for (let i = 0; i + 1 < parts.length; i += 2) h.append(parts[i], parts[i + 1]);
   }
-  return new Response(body === '' ? null : body, { status, headers: h });
+  return new Response(body.length === 0 ? null : body.slice(), { status, headers: h });
 }
 
 // The request's log line, written from a microtask of its own. Under `wrangler dev` an

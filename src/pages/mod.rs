@@ -33,7 +33,6 @@ fn layout(base: &str, title: &str, content: Markup) -> String {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
                 title { (title) " · Login with Webex" }
                 link rel="stylesheet" href={ (base) (STYLESHEET_PATH) (STYLESHEET_VERSION) }
                     integrity={ "sha256-" (STYLESHEET_SHA256) };
