@@ -101,7 +101,10 @@ impl Reply {
             200,
             vec![
                 ("Content-Type", content_type.into()),
-                ("Cache-Control", "public, max-age=31536000, immutable".into()),
+                (
+                    "Cache-Control",
+                    "public, max-age=31536000, immutable".into(),
+                ),
             ],
             body,
         )

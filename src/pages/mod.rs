@@ -243,7 +243,10 @@ mod tests {
                 "<link rel=\"stylesheet\" href=\"/style.css{STYLESHEET_VERSION}\" \
                  integrity=\"sha256-{STYLESHEET_SHA256}\">"
             )));
-            assert!(!page.contains("<style"), "nothing inline: the policy allows none");
+            assert!(
+                !page.contains("<style"),
+                "nothing inline: the policy allows none"
+            );
         }
     }
 
