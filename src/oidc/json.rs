@@ -56,14 +56,6 @@ impl Object {
         self.position(name).ok().map(|i| self.0.remove(i).1)
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The members in name order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &Value)> {
         self.0.iter().map(|(k, v)| (k, v))

@@ -75,8 +75,8 @@ fn accepts_a_good_token_and_exposes_every_claim() {
     assert_eq!(verified.claims().get("iat"), Some(&json!(NOW - 5)));
     assert_eq!(verified.claims().get("email_verified"), Some(&json!(true)));
     assert_eq!(
-        verified.claims().len(),
-        good_claims().as_object().unwrap().len()
+        verified.claims().iter().len(),
+        good_claims().as_object().unwrap().iter().len()
     );
 }
 
