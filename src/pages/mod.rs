@@ -1,6 +1,6 @@
 //! Every page the Worker renders. Templates are `maud` macros: interpolated values are
-//! HTML-escaped by construction. The stylesheet is a file of its own, served by
-//! [`stylesheet`] and linked from every page.
+//! HTML-escaped by construction. The stylesheet is a file of its own, served at
+//! [`STYLESHEET_PATH`] and linked from every page.
 
 mod claims;
 
@@ -23,8 +23,16 @@ pub const STYLESHEET_SHA256: &str = "issJFgo52dDsVGKpQ+55tzPRLOBbXC6dxqk6oJDOjx8
 /// The stylesheet's path below `base` (the router serves it whatever the query).
 pub const STYLESHEET_PATH: &str = "/style.css";
 
-/// The query that names this version of the stylesheet (URL-safe characters of its hash).
-const STYLESHEET_VERSION: &str = "?v=issJFgo52dDs";
+/// What names this version of the stylesheet in its URL's query: the start of its hash, up
+/// to 16 characters and only letters and digits (base64's `+` and `/` mean something in a URL).
+fn stylesheet_version() -> &'static str {
+    let end = STYLESHEET_SHA256
+        .bytes()
+        .take(16)
+        .take_while(u8::is_ascii_alphanumeric)
+        .count();
+    STYLESHEET_SHA256.get(..end).unwrap_or_default()
+}
 
 fn layout(base: &str, title: &str, content: Markup) -> String {
     html! {
@@ -34,7 +42,7 @@ fn layout(base: &str, title: &str, content: Markup) -> String {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Login with Webex" }
-                link rel="stylesheet" href={ (base) (STYLESHEET_PATH) (STYLESHEET_VERSION) }
+                link rel="stylesheet" href={ (base) (STYLESHEET_PATH) "?v=" (stylesheet_version()) }
                     integrity={ "sha256-" (STYLESHEET_SHA256) };
             }
             body {
@@ -222,25 +230,23 @@ mod tests {
         assert!(page.contains("provider_error"));
     }
 
-    /// The pinned hash is the file's, and the URL's version is the start of it (URL-safe):
-    /// a changed stylesheet that kept the old hash would be refused by every browser (and an
-    /// unchanged URL would leave browsers on the old one).
+    /// The pinned hash is the file's, and the URL's version is the start of it: a changed
+    /// stylesheet that kept the old hash would be refused by every browser (and an unchanged
+    /// URL would leave browsers on the old one).
     #[test]
     fn the_stylesheet_is_linked_by_its_own_hash() {
-        use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+        use base64ct::{Base64, Encoding};
         use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(STYLESHEET.as_bytes());
+        let hash = Base64::encode_string(&Sha256::digest(STYLESHEET.as_bytes()));
         assert_eq!(
-            STYLESHEET_SHA256,
-            Base64::encode_string(&digest),
+            STYLESHEET_SHA256, hash,
             "style.css changed: pin its new hash"
         );
-        let url_safe = Base64UrlUnpadded::encode_string(&digest);
-        let version = STYLESHEET_VERSION.strip_prefix("?v=").unwrap();
-        assert!(version.len() >= 12 && url_safe.starts_with(version));
+        let version = stylesheet_version();
+        assert!(version.len() >= 12 && hash.starts_with(version));
         for page in [login("", false), error(&AppError::NotFound, "")] {
             assert!(page.contains(&format!(
-                "<link rel=\"stylesheet\" href=\"/style.css{STYLESHEET_VERSION}\" \
+                "<link rel=\"stylesheet\" href=\"/style.css?v={version}\" \
                  integrity=\"sha256-{STYLESHEET_SHA256}\">"
             )));
             assert!(
