@@ -8,8 +8,8 @@ use futures_util::future::LocalBoxFuture;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
+use super::promise::settled;
 use crate::oidc::es256::{EcSigningKey, SignEs256};
 use crate::oidc::jwks::{RsaPublicKey, VerifyRs256};
 use crate::platform::Crypto;
@@ -47,7 +47,7 @@ impl VerifyRs256 for WebCrypto {
             ) else {
                 return false;
             };
-            JsFuture::from(promise)
+            settled(&promise)
                 .await
                 .is_ok_and(|valid| valid.as_bool() == Some(true))
         })
@@ -68,7 +68,7 @@ impl SignEs256 for WebCrypto {
             let promise = subtle_crypto()?
                 .sign_with_object_and_u8_array(&algorithm, &handle, message)
                 .ok()?;
-            let signature = JsFuture::from(promise).await.ok()?;
+            let signature = settled(&promise).await.ok()?;
             Some(Uint8Array::new(&signature).to_vec())
         })
     }
@@ -184,7 +184,7 @@ async fn import_jwk(
     let promise = subtle_crypto()?
         .import_key_with_object("jwk", &jwk, algorithm, false, &usages)
         .ok()?;
-    JsFuture::from(promise).await.ok()?.dyn_into().ok()
+    settled(&promise).await.ok()?.dyn_into().ok()
 }
 
 #[derive(Clone, Copy)]
@@ -229,6 +229,6 @@ async fn aes_gcm(
         AesOperation::Decrypt => "decrypt",
     };
     let promise = aes_gcm_js(operation, key, nonce, aad, data).ok()?;
-    let result: Uint8Array = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
+    let result: Uint8Array = settled(&promise).await.ok()?.dyn_into().ok()?;
     Some(result.to_vec())
 }

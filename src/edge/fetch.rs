@@ -1,11 +1,10 @@
 //! The Fetch API: the `HttpClient` for calls to the provider, with a timeout, a bounded read
 //! and redirects refused.
 
-use js_sys::{Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::prelude::wasm_bindgen;
 
-use super::{bump, header, Usage};
+use super::promise::settled;
+use super::{bump, Usage};
 use crate::oidc::outbound::{
     refuse_redirect, Method, OutboundRequest, OutboundResponse, TransportError,
 };
@@ -23,119 +22,128 @@ pub struct WorkersFetch<'a> {
 impl HttpClient for WorkersFetch<'_> {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, TransportError> {
         bump(&self.usage.subrequests);
-        // The runtime's own deadline: it aborts the fetch, or the body's reading, when it
-        // passes (no timer or race of our own to keep).
-        let signal = web_sys::AbortSignal::timeout_with_u32(SUBREQUEST_TIMEOUT_MS);
-        let failed = |_| failure(&signal);
-        let response = JsFuture::from(start_fetch(&request, &signal)?)
-            .await
-            .map_err(failed)?;
-        read_bounded(response.unchecked_into(), &signal).await
-    }
-}
-
-/// A rejected fetch or read: the deadline if it has passed, the network otherwise.
-fn failure(signal: &web_sys::AbortSignal) -> TransportError {
-    if signal.aborted() {
-        TransportError::Timeout
-    } else {
-        TransportError::Network
-    }
-}
-
-fn start_fetch(
-    request: &OutboundRequest,
-    signal: &web_sys::AbortSignal,
-) -> Result<js_sys::Promise, TransportError> {
-    let headers = web_sys::Headers::new().map_err(|_| TransportError::Network)?;
-    for (name, value) in &request.headers {
-        headers
-            .set(name, value)
-            .map_err(|_| TransportError::Network)?;
-    }
-    let init = web_sys::RequestInit::new();
-    init.set_method(match request.method {
-        Method::Get => "GET",
-        Method::Post => "POST",
-    });
-    init.set_headers(&headers);
-    if let Some(body) = &request.body {
-        init.set_body(&JsValue::from_str(body));
-    }
-    init.set_signal(Some(signal));
-    // Never follow a redirect: the 3xx itself comes back and `read_bounded` refuses it.
-    Reflect::set(&init, &"redirect".into(), &"manual".into())
-        .map_err(|_| TransportError::Network)?;
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    Ok(global.fetch_with_str_and_init(request.url.as_str(), &init))
-}
-
-/// Reads at most [`MAX_RESPONSE_BYTES`]: a hostile provider cannot exhaust the isolate's memory.
-async fn read_bounded(
-    response: web_sys::Response,
-    signal: &web_sys::AbortSignal,
-) -> Result<OutboundResponse, TransportError> {
-    let status = response.status();
-    if let Err(redirected) = refuse_redirect(status) {
-        if let Some(body) = response.body() {
-            let _ = body.cancel();
+        let mut headers = String::new();
+        for (name, value) in &request.headers {
+            // A line break would split a header in two: refused, as `Headers` itself would.
+            if name.contains(['\n', '\r']) || value.contains(['\n', '\r']) {
+                return Err(TransportError::Network);
+            }
+            headers.push_str(name);
+            headers.push('\n');
+            headers.push_str(value);
+            headers.push('\n');
         }
-        return Err(redirected);
+        let method = match request.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        let promise = fetch_bounded(
+            request.url.as_str(),
+            method,
+            &headers,
+            request.body.as_deref(),
+            SUBREQUEST_TIMEOUT_MS,
+            MAX_RESPONSE_BYTES,
+        );
+        match settled(&promise).await {
+            Ok(answer) => answered(answer.as_string().unwrap_or_default()),
+            Err(reason) => Err(match reason.as_string().as_deref() {
+                Some("timeout") => TransportError::Timeout,
+                Some("too_large") => TransportError::TooLarge,
+                _ => TransportError::Network,
+            }),
+        }
     }
-    let headers = response.headers();
-    let declared = header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_RESPONSE_BYTES) {
-        return Err(TransportError::TooLarge);
-    }
-    let body = match declared {
-        // The runtime holds the body to its declared length: read it in one call.
-        Some(_) => read_whole(&response, signal).await?,
-        None => read_chunks(&response, signal).await?,
-    };
+}
+
+/// `status \n body` as `fetchBounded` fulfils: a redirect is refused here, whatever its body.
+fn answered(mut answer: String) -> Result<OutboundResponse, TransportError> {
+    let newline = answer.find('\n').ok_or(TransportError::Network)?;
+    let status = answer[..newline]
+        .parse()
+        .map_err(|_| TransportError::Network)?;
+    refuse_redirect(status)?;
+    // The body stays where it is: only the status line is taken off its front.
+    answer.drain(..=newline);
     Ok(OutboundResponse {
         status,
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: answer,
     })
 }
 
-async fn read_whole(
-    response: &web_sys::Response,
-    signal: &web_sys::AbortSignal,
-) -> Result<Vec<u8>, TransportError> {
-    let promise = response.array_buffer().map_err(|_| failure(signal))?;
-    let buffer = JsFuture::from(promise).await.map_err(|_| failure(signal))?;
-    Ok(Uint8Array::new(&buffer).to_vec())
+#[wasm_bindgen(inline_js = "
+// One subrequest, from the request to the end of its body, in one call from wasm (some twenty
+// calls and three awaits when done piece by piece from Rust). The runtime's own deadline
+// (AbortSignal.timeout) aborts the fetch or the body's reading. Redirects are never followed:
+// a 3xx comes back with its status and no body. A body is read up to maxBytes and no
+// further: refused at once when Content-Length declares more; read chunk by chunk, and its
+// stream cancelled as soon as it grows too large, when the length is not declared.
+// Fulfils with `status \\n body` (UTF-8, invalid bytes replaced); rejects with 'timeout',
+// 'too_large' or 'network'.
+export function fetchBounded(url, method, headerLines, body, timeoutMs, maxBytes) {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const failed = (error) => {
+    throw error === 'too_large' ? error : signal.aborted ? 'timeout' : 'network';
+  };
+  try {
+    const headers = new Headers();
+    const parts = headerLines.split('\\n');
+    for (let i = 0; i + 1 < parts.length; i += 2) headers.append(parts[i], parts[i + 1]);
+    const init = { method, headers, signal, redirect: 'manual' };
+    if (body !== undefined) init.body = body;
+    return fetch(url, init).then((response) => readBounded(response, maxBytes)).catch(failed);
+  } catch (error) {
+    return Promise.reject('network');
+  }
 }
 
-/// A body of undeclared length, chunk by chunk, refused as soon as it grows too large.
-async fn read_chunks(
-    response: &web_sys::Response,
-    signal: &web_sys::AbortSignal,
-) -> Result<Vec<u8>, TransportError> {
-    let mut body = Vec::new();
-    if let Some(stream) = response.body() {
-        let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-        loop {
-            let chunk = JsFuture::from(reader.read())
-                .await
-                .map_err(|_| failure(signal))?;
-            if Reflect::get(&chunk, &JsValue::from_str("done")).is_ok_and(|d| d.is_truthy()) {
-                break;
-            }
-            let bytes: Uint8Array = Reflect::get(&chunk, &JsValue::from_str("value"))
-                .map_err(|_| TransportError::Network)?
-                .dyn_into()
-                .map_err(|_| TransportError::Network)?;
-            if body.len() + bytes.length() as usize > MAX_RESPONSE_BYTES {
-                // Stop the provider's stream here instead of draining it.
-                let _ = reader.cancel();
-                return Err(TransportError::TooLarge);
-            }
-            // Copied straight into the body buffer, not through a temporary Vec.
-            let start = body.len();
-            body.resize(start + bytes.length() as usize, 0);
-            bytes.copy_to(&mut body[start..]);
-        }
+async function readBounded(response, maxBytes) {
+  const status = response.status;
+  if (status >= 300 && status < 400) {
+    if (response.body) response.body.cancel().catch(() => {});
+    return `${status}\\n`;
+  }
+  const declared = response.headers.get('content-length');
+  if (declared !== null && /^[0-9]+$/.test(declared)) {
+    if (Number(declared) > maxBytes) {
+      if (response.body) response.body.cancel().catch(() => {});
+      throw 'too_large';
     }
-    Ok(body)
+    // The runtime holds the body to its declared length: read it in one call.
+    return `${status}\\n${await response.text()}`;
+  }
+  const chunks = [];
+  let length = 0;
+  if (response.body) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      length += value.byteLength;
+      if (length > maxBytes) {
+        // Stop the provider's stream here instead of draining it.
+        reader.cancel().catch(() => {});
+        throw 'too_large';
+      }
+      chunks.push(value);
+    }
+  }
+  const whole = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return `${status}\\n${new TextDecoder().decode(whole)}`;
+}")]
+extern "C" {
+    #[wasm_bindgen(js_name = fetchBounded)]
+    fn fetch_bounded(
+        url: &str,
+        method: &str,
+        headers: &str,
+        body: Option<&str>,
+        timeout_ms: u32,
+        max_bytes: usize,
+    ) -> js_sys::Promise;
 }

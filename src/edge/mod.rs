@@ -7,6 +7,7 @@ mod crypto;
 mod env;
 mod fetch;
 mod kv;
+mod promise;
 mod rate_limit;
 mod recovery;
 mod timer;
@@ -18,8 +19,7 @@ use std::rc::Rc;
 
 use js_sys::Reflect;
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 
 use crate::config::RequestConfig;
 use crate::config::UPSTREAM_BINDING;
@@ -131,10 +131,6 @@ pub async fn serve(req: web_sys::Request, env: JsValue) -> Result<JsValue, JsVal
     into_response(reply).map(JsValue::from)
 }
 
-fn header(headers: &web_sys::Headers, name: &str) -> Option<String> {
-    headers.get(name).ok().flatten()
-}
-
 /// The request as the app sees it, and its `cf-ray` (the request id at the edge).
 fn incoming(req: &web_sys::Request) -> (Incoming, Option<String>) {
     let described = describe(req, READ_HEADERS).unwrap_or_default();
@@ -171,16 +167,9 @@ fn local_request_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Calls `binding.method(...args)` and awaits the promise it returns.
+/// Calls `binding.method(...args)` (at most three) and awaits the promise it returns.
 async fn call_binding(binding: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, ()> {
-    let function: js_sys::Function = Reflect::get(binding, &JsValue::from_str(method))
-        .and_then(|f| f.dyn_into())
-        .map_err(|_| ())?;
-    let promise: js_sys::Promise = function
-        .apply(binding, &args.iter().collect::<js_sys::Array>())
-        .and_then(|p| p.dyn_into())
-        .map_err(|_| ())?;
-    JsFuture::from(promise).await.map_err(|_| ())
+    promise::call(binding, method, args).await.map_err(|_| ())
 }
 
 /// Platform operations of one request, counted for the log line (and the benchmark).

@@ -37,3 +37,23 @@ export function log(level, line) {
     else console.log(line);
   });
 }
+
+// Awaiting a promise from wasm (promise.rs): one long-lived callback, told the slot and the
+// outcome, instead of two closures made and freed per await.
+export function settle(promise, slot, settled) {
+  promise.then((value) => settled(slot, true, value), (reason) => settled(slot, false, reason));
+}
+
+// `target[method]` called with its first `count` arguments, its promise settled as above; a
+// throw, a missing method or a result that is not a promise settles as rejected.
+export function callAndSettle(target, method, count, a, b, c, slot, settled) {
+  let promise;
+  try {
+    const args = count === 0 ? [] : count === 1 ? [a] : count === 2 ? [a, b] : [a, b, c];
+    promise = target[method](...args);
+    if (!(promise instanceof Promise)) promise = Promise.reject(new TypeError(`${method}: not a promise`));
+  } catch (error) {
+    promise = Promise.reject(error);
+  }
+  settle(promise, slot, settled);
+}

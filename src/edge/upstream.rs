@@ -9,7 +9,6 @@ use std::time::Duration;
 use futures_util::future::{select, Either};
 use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
 use super::timer::Delay;
 use super::{bump, call_binding, Usage};
@@ -121,7 +120,7 @@ impl Upstream for WorkersUpstream<'_> {
                     .map_err(|()| TransportError::Network)?
             } else {
                 let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-                JsFuture::from(global.fetch_with_request(&outgoing))
+                super::promise::settled(&global.fetch_with_request(&outgoing))
                     .await
                     .map_err(|_| TransportError::Network)?
             };

@@ -1,0 +1,179 @@
+//! Awaiting the runtime's promises: [`settled`] turns a `Promise` into a future.
+//!
+//! wasm-bindgen-futures' `JsFuture` makes two closures per await (each a JavaScript function
+//! registered with a `FinalizationRegistry`, and freed again), some eight calls across the
+//! wasm boundary in all; a login awaits about fifteen promises. Here one long-lived callback
+//! serves every await: `then` calls it with the await's slot number and the outcome, which
+//! it stores before waking the task. Two calls across the boundary per await.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+
+#[wasm_bindgen(module = "/src/edge/shell.js")]
+extern "C" {
+    /// `promise.then(v => settled(slot, true, v), e => settled(slot, false, e))`.
+    fn settle(promise: &js_sys::Promise, slot: u32, settled: &js_sys::Function);
+
+    /// `target[method](...)` with the first `count` of `a`, `b`, then settled like [`settle`];
+    /// a method that throws or does not exist settles as rejected.
+    #[wasm_bindgen(js_name = callAndSettle)]
+    fn call_and_settle(
+        target: &JsValue,
+        method: &str,
+        count: u32,
+        a: &JsValue,
+        b: &JsValue,
+        c: &JsValue,
+        slot: u32,
+        settled: &js_sys::Function,
+    );
+}
+
+/// Where one await stands.
+enum Slot {
+    /// Free for the next await.
+    Free,
+    /// The promise has not settled; the waker of the task that polled last.
+    Waiting(Option<Waker>),
+    /// Settled, not yet taken.
+    Settled(Result<JsValue, JsValue>),
+    /// Its future was dropped first (a `select` went the other way): freed when it settles.
+    Abandoned,
+}
+
+#[derive(Default)]
+struct Slots(Vec<Slot>);
+
+impl Slots {
+    fn open(&mut self) -> u32 {
+        let free = self.0.iter().position(|slot| matches!(slot, Slot::Free));
+        let index = free.unwrap_or_else(|| {
+            self.0.push(Slot::Free);
+            self.0.len() - 1
+        });
+        self.0[index] = Slot::Waiting(None);
+        index as u32
+    }
+
+    fn get(&mut self, slot: u32) -> Option<&mut Slot> {
+        self.0.get_mut(slot as usize)
+    }
+}
+
+thread_local! {
+    /// The awaits in flight in this instance (a handful: one per request being served).
+    static SLOTS: RefCell<Slots> = RefCell::default();
+    /// The one callback every `then` calls. It lives as long as the instance: a promise can
+    /// settle after the await that made it was given up.
+    static SETTLED: Closure<dyn FnMut(u32, bool, JsValue)> = Closure::new(on_settled);
+}
+
+/// Stores the outcome for the slot's future and wakes its task (outside the borrow: waking
+/// only queues the task, but nothing here relies on that).
+fn on_settled(slot: u32, fulfilled: bool, value: JsValue) {
+    let outcome = if fulfilled { Ok(value) } else { Err(value) };
+    let waker = SLOTS.with(|slots| {
+        let mut slots = slots.borrow_mut();
+        let entry = slots.get(slot)?;
+        match std::mem::replace(entry, Slot::Free) {
+            Slot::Waiting(waker) => {
+                *entry = Slot::Settled(outcome);
+                waker
+            }
+            // Nobody waits any more (or the slot is not ours to fill): it stays free.
+            Slot::Abandoned | Slot::Free | Slot::Settled(_) => None,
+        }
+    });
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// The outcome of a promise: `Ok` with its value, `Err` with its rejection reason.
+pub struct Settled {
+    slot: u32,
+    done: bool,
+}
+
+/// Awaits `promise`.
+pub fn settled(promise: &js_sys::Promise) -> Settled {
+    let slot = SLOTS.with(|slots| slots.borrow_mut().open());
+    SETTLED.with(|callback| settle(promise, slot, callback.as_ref().unchecked_ref()));
+    Settled { slot, done: false }
+}
+
+/// Calls `target[method](args...)` (at most three arguments) and awaits the promise it
+/// returns. A missing method, a throw or a value that is not a promise settle as rejected.
+pub fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Settled {
+    let slot = SLOTS.with(|slots| slots.borrow_mut().open());
+    let undefined = JsValue::UNDEFINED;
+    let arg = |i: usize| args.get(i).unwrap_or(&undefined);
+    SETTLED.with(|callback| {
+        call_and_settle(
+            target,
+            method,
+            args.len().min(3) as u32,
+            arg(0),
+            arg(1),
+            arg(2),
+            slot,
+            callback.as_ref().unchecked_ref(),
+        )
+    });
+    Settled { slot, done: false }
+}
+
+impl Future for Settled {
+    type Output = Result<JsValue, JsValue>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let slot = self.slot;
+        let ready = SLOTS.with(|slots| {
+            let mut slots = slots.borrow_mut();
+            let entry = slots.get(slot)?;
+            match std::mem::replace(entry, Slot::Free) {
+                Slot::Settled(outcome) => Some(outcome),
+                Slot::Waiting(_) => {
+                    *entry = Slot::Waiting(Some(cx.waker().clone()));
+                    None
+                }
+                // Polled after it was done: not a state this module creates.
+                other => {
+                    *entry = other;
+                    None
+                }
+            }
+        });
+        match ready {
+            Some(outcome) => {
+                self.done = true;
+                Poll::Ready(outcome)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Settled {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        SLOTS.with(|slots| {
+            let mut slots = slots.borrow_mut();
+            if let Some(entry) = slots.get(self.slot) {
+                *entry = match entry {
+                    // Settled but never taken: nothing else will come for it.
+                    Slot::Settled(_) | Slot::Free => Slot::Free,
+                    Slot::Waiting(_) | Slot::Abandoned => Slot::Abandoned,
+                };
+            }
+        });
+    }
+}
