@@ -10,8 +10,11 @@
 //! - `provider_api/`: calls to the provider; `config.rs`: settings, loaded once per request.
 //! - `routes/`: the router and one handler per route; `error.rs` maps every failure to a
 //!   status, a page and a reason code; `pages/`: the HTML; `http.rs`: request and reply.
-//! - `edge/`: the only code that touches the runtime, one file per binding.
+//! - `edge/`: the only code that touches the runtime, one file per binding (`await_slots.rs`:
+//!   the plain bookkeeping behind its awaits).
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod await_slots;
 pub mod config;
 pub mod cookies;
 pub mod error;

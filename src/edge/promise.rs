@@ -9,18 +9,20 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
+
+use crate::await_slots::AwaitSlots;
 
 #[wasm_bindgen(module = "/src/edge/shell.js")]
 extern "C" {
     /// `promise.then(v => settled(slot, true, v), e => settled(slot, false, e))`.
     fn settle(promise: &js_sys::Promise, slot: u32, settled: &js_sys::Function);
 
-    /// `target[method](...)` with the first `count` of `a`, `b`, then settled like [`settle`];
+    /// `target[method](...)` with the first `count` of `a`, `b`, `c`, settled like [`settle`];
     /// a method that throws or does not exist settles as rejected.
     #[wasm_bindgen(js_name = callAndSettle)]
     fn call_and_settle(
@@ -35,61 +37,21 @@ extern "C" {
     );
 }
 
-/// Where one await stands.
-enum Slot {
-    /// Free for the next await.
-    Free,
-    /// The promise has not settled; the waker of the task that polled last.
-    Waiting(Option<Waker>),
-    /// Settled, not yet taken.
-    Settled(Result<JsValue, JsValue>),
-    /// Its future was dropped first (a `select` went the other way): freed when it settles.
-    Abandoned,
-}
-
-#[derive(Default)]
-struct Slots(Vec<Slot>);
-
-impl Slots {
-    fn open(&mut self) -> u32 {
-        let free = self.0.iter().position(|slot| matches!(slot, Slot::Free));
-        let index = free.unwrap_or_else(|| {
-            self.0.push(Slot::Free);
-            self.0.len() - 1
-        });
-        self.0[index] = Slot::Waiting(None);
-        index as u32
-    }
-
-    fn get(&mut self, slot: u32) -> Option<&mut Slot> {
-        self.0.get_mut(slot as usize)
-    }
-}
-
 thread_local! {
-    /// The awaits in flight in this instance (a handful: one per request being served).
-    static SLOTS: RefCell<Slots> = RefCell::default();
+    /// The awaits in flight in this instance.
+    static SLOTS: RefCell<AwaitSlots<Outcome>> = RefCell::default();
     /// The one callback every `then` calls. It lives as long as the instance: a promise can
     /// settle after the await that made it was given up.
     static SETTLED: Closure<dyn FnMut(u32, bool, JsValue)> = Closure::new(on_settled);
 }
 
-/// Stores the outcome for the slot's future and wakes its task (outside the borrow: waking
-/// only queues the task, but nothing here relies on that).
+/// A promise's outcome: `Ok` with its value, `Err` with its rejection reason.
+type Outcome = Result<JsValue, JsValue>;
+
+/// Stores the outcome for the slot's future and wakes its task, outside the borrow.
 fn on_settled(slot: u32, fulfilled: bool, value: JsValue) {
     let outcome = if fulfilled { Ok(value) } else { Err(value) };
-    let waker = SLOTS.with(|slots| {
-        let mut slots = slots.borrow_mut();
-        let entry = slots.get(slot)?;
-        match std::mem::replace(entry, Slot::Free) {
-            Slot::Waiting(waker) => {
-                *entry = Slot::Settled(outcome);
-                waker
-            }
-            // Nobody waits any more (or the slot is not ours to fill): it stays free.
-            Slot::Abandoned | Slot::Free | Slot::Settled(_) => None,
-        }
-    });
+    let waker = SLOTS.with(|slots| slots.borrow_mut().settle(slot, outcome));
     if let Some(waker) = waker {
         waker.wake();
     }
@@ -130,27 +92,11 @@ pub fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Settled {
 }
 
 impl Future for Settled {
-    type Output = Result<JsValue, JsValue>;
+    type Output = Outcome;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let slot = self.slot;
-        let ready = SLOTS.with(|slots| {
-            let mut slots = slots.borrow_mut();
-            let entry = slots.get(slot)?;
-            match std::mem::replace(entry, Slot::Free) {
-                Slot::Settled(outcome) => Some(outcome),
-                Slot::Waiting(_) => {
-                    *entry = Slot::Waiting(Some(cx.waker().clone()));
-                    None
-                }
-                // Polled after it was done: not a state this module creates.
-                other => {
-                    *entry = other;
-                    None
-                }
-            }
-        });
-        match ready {
+        match SLOTS.with(|slots| slots.borrow_mut().take_or_wait(slot, cx.waker())) {
             Some(outcome) => {
                 self.done = true;
                 Poll::Ready(outcome)
@@ -162,18 +108,8 @@ impl Future for Settled {
 
 impl Drop for Settled {
     fn drop(&mut self) {
-        if self.done {
-            return;
+        if !self.done {
+            SLOTS.with(|slots| slots.borrow_mut().abandon(self.slot));
         }
-        SLOTS.with(|slots| {
-            let mut slots = slots.borrow_mut();
-            if let Some(entry) = slots.get(self.slot) {
-                *entry = match entry {
-                    // Settled but never taken: nothing else will come for it.
-                    Slot::Settled(_) | Slot::Free => Slot::Free,
-                    Slot::Waiting(_) | Slot::Abandoned => Slot::Abandoned,
-                };
-            }
-        });
     }
 }
