@@ -5,27 +5,30 @@
 // quartiles. Two copies of one build measure 0.99 (0.93–1.01) here, so a few per cent is
 // what it can tell apart, where one `scripts/bench.sh` moves by 5–10 %.
 //
-//   node tests/bench/compare-builds.mjs --a DIR --b DIR [--route /login] [--rounds N]
-//        [--requests N] [--b-without-rate-limiter]
+//   node tests/bench/compare-builds.mjs --a DIR --b DIR [--route /login] [--signed-in]
+//        [--rounds N] [--requests N] [--b-without-rate-limiter]
 //
 // DIR is a folder with a build's index.js (as worker-build writes it, e.g. `build/`). The
-// route is requested without cookies (GET /login starts a login; GET / is the sign-in page).
+// route is requested without cookies (GET /login starts a login; GET / is the sign-in page),
+// or with `--signed-in` with the session cookie of a login made first on each side (GET / is
+// then a page view).
 
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { ROOT, startStack } from '../e2e/harness.mjs';
+import { Browser, ROOT, SESSION_COOKIE, startStack } from '../e2e/harness.mjs';
 import { cpuBetween, sampleCpu } from './procstat.mjs';
 
 const PORTS = { A: 8840, B: 8842 };
 
 function parseArgs(argv) {
-  const o = { a: null, b: null, route: '/login', rounds: 12, requests: 200, bWithoutRateLimiter: false };
+  const o = { a: null, b: null, route: '/login', rounds: 12, requests: 200, bWithoutRateLimiter: false, signedIn: false };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
-    if (flag === '--b-without-rate-limiter') {
-      o.bWithoutRateLimiter = true;
+    if (flag === '--b-without-rate-limiter' || flag === '--signed-in') {
+      if (flag === '--signed-in') o.signedIn = true;
+      else o.bWithoutRateLimiter = true;
       continue;
     }
     const value = argv[i + 1];
@@ -56,10 +59,11 @@ async function configFor(buildDir, withoutRateLimiter) {
   return { file: path.join(dir, 'wrangler.toml'), dir };
 }
 
-async function requests(port, route, n) {
+async function requests(port, route, n, cookie) {
+  const headers = cookie ? { cookie } : {};
   const client = async (count) => {
     for (let i = 0; i < count; i += 1) {
-      const r = await fetch(`http://localhost:${port}${route}`, { redirect: 'manual' });
+      const r = await fetch(`http://localhost:${port}${route}`, { redirect: 'manual', headers });
       await r.arrayBuffer();
       if (r.status >= 500) throw new Error(`GET ${route} answered ${r.status}`);
     }
@@ -81,19 +85,29 @@ async function main() {
         configArgs: ['--config', configs[k].file],
       });
     }
-    for (const k of ['A', 'B']) await requests(PORTS[k], o.route, 300); // untimed: warm the JIT
+    const cookies = {};
+    if (o.signedIn) {
+      for (const k of ['A', 'B']) {
+        const browser = new Browser();
+        await stacks[k].login(browser);
+        const session = browser.jar.get('localhost', SESSION_COOKIE);
+        if (!session) throw new Error(`${k}: the login opened no session`);
+        cookies[k] = `${SESSION_COOKIE}=${session.value}`;
+      }
+    }
+    for (const k of ['A', 'B']) await requests(PORTS[k], o.route, 300, cookies[k]); // untimed: warm the JIT
     const shares = { A: [], B: [] };
     for (let round = 0; round < o.rounds; round += 1) {
       for (const k of round % 2 ? ['B', 'A'] : ['A', 'B']) {
         const before = sampleCpu(stacks[k].wranglerPid, PORTS[k]);
-        await requests(PORTS[k], o.route, o.requests);
+        await requests(PORTS[k], o.route, o.requests, cookies[k]);
         const cpu = cpuBetween(before, sampleCpu(stacks[k].wranglerPid, PORTS[k]));
         shares[k].push({ worker: (cpu.byRole.worker ?? 0) / o.requests, proxy: (cpu.byRole.proxy ?? 0) / o.requests });
       }
     }
     const sorted = (xs) => xs.slice().sort((x, y) => x - y);
     const median = (xs) => sorted(xs)[Math.floor(xs.length / 2)];
-    const lines = [`GET ${o.route}, ${o.rounds} rounds of ${o.requests} per build, 2 clients; workerd CPU per request, ms, median of the rounds`];
+    const lines = [`GET ${o.route}${o.signedIn ? ' (signed in)' : ''}, ${o.rounds} rounds of ${o.requests} per build, 2 clients; workerd CPU per request, ms, median of the rounds`];
     for (const k of ['A', 'B']) {
       const w = median(shares[k].map((s) => s.worker));
       const p = median(shares[k].map((s) => s.proxy));
