@@ -73,6 +73,7 @@ pub fn settled(promise: &js_sys::Promise) -> Settled {
 /// Calls `target[method](args...)` (at most three arguments) and awaits the promise it
 /// returns. A missing method, a throw or a value that is not a promise settle as rejected.
 pub fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Settled {
+    debug_assert!(args.len() <= 3, "call passes at most three arguments");
     let slot = SLOTS.with(|slots| slots.borrow_mut().open());
     let undefined = JsValue::UNDEFINED;
     let arg = |i: usize| args.get(i).unwrap_or(&undefined);
