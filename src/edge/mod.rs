@@ -217,16 +217,23 @@ fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, u
 
 /// Only fails if the runtime cannot construct a response at all; the runtime then answers 500.
 fn into_response(reply: Reply) -> Result<web_sys::Response, JsValue> {
-    let mut headers = String::new();
-    for (name, value) in &reply.headers {
-        // A line break would split a header in two: refused, as `Headers` itself would.
-        if name.contains(['\n', '\r']) || value.contains(['\n', '\r']) {
-            return Err(JsValue::from_str("a header with a line break"));
-        }
-        headers.push_str(name);
-        headers.push('\n');
-        headers.push_str(value);
-        headers.push('\n');
-    }
+    let headers = header_lines(&reply.headers)
+        .ok_or_else(|| JsValue::from_str("a header with a line break"))?;
     respond(reply.status, &headers, reply.body.as_bytes())
+}
+
+/// Headers as shell.js takes them, `name \n value \n ...`; `None` when a name or value holds
+/// a line break, which would split a header in two (refused, as `Headers` itself would).
+fn header_lines(headers: &[(&'static str, String)]) -> Option<String> {
+    let mut lines = String::new();
+    for (name, value) in headers {
+        if name.contains(['\n', '\r']) || value.contains(['\n', '\r']) {
+            return None;
+        }
+        lines.push_str(name);
+        lines.push('\n');
+        lines.push_str(value);
+        lines.push('\n');
+    }
+    Some(lines)
 }

@@ -1,6 +1,7 @@
-// The two ends of every request, each one call from wasm: the request read into one string,
-// and the response built from one. Done piece by piece from Rust, these were some forty
-// calls across the wasm boundary per request (a header name in, its value out, ...).
+// The JavaScript side of the shell, each piece one call from wasm where piece by piece from
+// Rust it was many calls across the boundary: the two ends of every request (the request read
+// into one string, the response built from one; some forty calls before), the log line, a
+// subrequest to its end, and awaiting a promise.
 
 // `method \n url \n` then, per name in `names` (newline-separated), `=value` or `-` when
 // absent. Header values and URLs never hold a newline.
@@ -17,12 +18,17 @@ export function describe(request, names) {
 // `headers`: `name \n value \n name \n value ...` (the caller refuses newlines in either).
 // `body`: a view of the module's memory, copied before the module runs again.
 export function respond(status, headers, body) {
-  const h = new Headers();
-  if (headers !== '') {
-    const parts = headers.split('\n');
-    for (let i = 0; i + 1 < parts.length; i += 2) h.append(parts[i], parts[i + 1]);
+  return new Response(body.length === 0 ? null : body.slice(), { status, headers: headersFrom(headers) });
+}
+
+// `Headers` from `name \n value \n ...` (edge/mod.rs writes them; no newline in either).
+function headersFrom(lines) {
+  const headers = new Headers();
+  if (lines !== '') {
+    const parts = lines.split('\n');
+    for (let i = 0; i + 1 < parts.length; i += 2) headers.append(parts[i], parts[i + 1]);
   }
-  return new Response(body.length === 0 ? null : body.slice(), { status, headers: h });
+  return headers;
 }
 
 // The request's log line, written from a microtask of its own, right after the module
@@ -56,4 +62,65 @@ export function callAndSettle(target, method, count, a, b, c, slot, settled) {
     promise = Promise.reject(error);
   }
   settle(promise, slot, settled);
+}
+
+// One subrequest to the provider, from the request to the end of its body (edge/fetch.rs).
+// The runtime's own deadline (AbortSignal.timeout) aborts the fetch or the body's reading.
+// Redirects are never followed: a 3xx comes back with its status and no body. A body is read
+// up to maxBytes and no further: refused at once when Content-Length declares more; read chunk
+// by chunk, and its stream cancelled as soon as it grows too large, when the length is not
+// declared. Fulfils with `status \n body` (UTF-8, invalid bytes replaced); rejects with
+// 'timeout', 'too_large' or 'network'.
+export function fetchBounded(url, method, headerLines, body, timeoutMs, maxBytes) {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const failed = (error) => {
+    throw error === 'too_large' ? error : signal.aborted ? 'timeout' : 'network';
+  };
+  try {
+    const init = { method, headers: headersFrom(headerLines), signal, redirect: 'manual' };
+    if (body !== undefined) init.body = body;
+    return fetch(url, init).then((response) => readBounded(response, maxBytes)).catch(failed);
+  } catch {
+    return Promise.reject('network');
+  }
+}
+
+async function readBounded(response, maxBytes) {
+  const status = response.status;
+  if (status >= 300 && status < 400) {
+    if (response.body) response.body.cancel().catch(() => {});
+    return `${status}\n`;
+  }
+  const declared = response.headers.get('content-length');
+  if (declared !== null && /^[0-9]+$/.test(declared)) {
+    if (Number(declared) > maxBytes) {
+      if (response.body) response.body.cancel().catch(() => {});
+      throw 'too_large';
+    }
+    // The runtime holds the body to its declared length: read it in one call.
+    return `${status}\n${await response.text()}`;
+  }
+  const chunks = [];
+  let length = 0;
+  if (response.body) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      length += value.byteLength;
+      if (length > maxBytes) {
+        // Stop the provider's stream here instead of draining it.
+        reader.cancel().catch(() => {});
+        throw 'too_large';
+      }
+      chunks.push(value);
+    }
+  }
+  const whole = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return `${status}\n${new TextDecoder().decode(whole)}`;
 }
