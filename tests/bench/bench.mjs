@@ -46,7 +46,7 @@ import { measureUploadSize } from '../../scripts/upload-size.mjs';
 import { PORTS, coldStartReport, coldStartWorkers, measureColdStarts, moduleSizes, stats, table } from './coldstart.mjs';
 import { Latencies, RequestLogTally, closedLoop } from './load.mjs';
 import { clockTicksPerSecond, cpuBetween, sampleCpu, sourceOf } from './procstat.mjs';
-import { ownWranglerVersion, prepareReferenceWorker } from './reference-workers.mjs';
+import { ownWranglerVersion, prepareReferenceWorker, referenceWorkerVars } from './reference-workers.mjs';
 
 // PORTS (coldstart.mjs): 8850, 8854, 8856, which the other tests and benchmarks do not use
 // (e2e: 88xx/94xx below 8850/9450 and 8870-8873; soak 8860; gateway benchmark 889x).
@@ -347,17 +347,7 @@ async function main(opts) {
     const [stack] = await startup;
     if (interrupted) await new Promise(() => {}); // the signal handler stops everything and exits
     const provider = stack.provider;
-    const P = provider.url;
-    const varsFor = (k) => ({
-      WEBEX_CLIENT_ID: stack.clientId,
-      WEBEX_CLIENT_SECRET: stack.clientSecret,
-      WEBEX_AUTHORIZE_URL: `${P}/v1/authorize`,
-      WEBEX_TOKEN_URL: `${P}/v1/access_token`,
-      WEBEX_USERINFO_URL: `${P}/v1/userinfo`,
-      WEBEX_JWKS_URL: `${P}/v1/verification`,
-      WEBEX_ISSUERS: provider.issuer,
-      REDIRECT_URI: redirectUri(k),
-    });
+    const varsFor = (k) => referenceWorkerVars(stack, redirectUri(k));
     say(`starting bench-peer on ${PORTS.peer} and bench-floor-io on ${PORTS.floorIo}`);
     startup = Promise.allSettled(['peer', 'floorIo'].map(async (k) => {
       const persistDir = await fs.mkdtemp(path.join(os.tmpdir(), `bench-${k}-`));

@@ -75,6 +75,24 @@ async function wranglerVersionIn(dir) {
 }
 
 /**
+ * The settings a reference Worker runs with (its `vars`): the local provider of `stack` (as
+ * startStack returns it) and its client, and the redirect URI it is registered with there.
+ */
+export function referenceWorkerVars(stack, redirectUri) {
+  const P = stack.provider.url;
+  return {
+    WEBEX_CLIENT_ID: stack.clientId,
+    WEBEX_CLIENT_SECRET: stack.clientSecret,
+    WEBEX_AUTHORIZE_URL: `${P}/v1/authorize`,
+    WEBEX_TOKEN_URL: `${P}/v1/access_token`,
+    WEBEX_USERINFO_URL: `${P}/v1/userinfo`,
+    WEBEX_JWKS_URL: `${P}/v1/verification`,
+    WEBEX_ISSUERS: stack.provider.issuer,
+    REDIRECT_URI: redirectUri,
+  };
+}
+
+/**
  * A runnable copy of reference Worker `key` ('peer' or 'floorIo'): copied and `npm ci`-ed
  * unless an identical copy is cached. Resolves to { name, source, dir, config, wrangler (path of
  * its wrangler.js), wranglerVersion, cached, prepareMs }.

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 
 import { Browser, startStack, startWranglerDev } from '../e2e/harness.mjs';
 import { cpuBetween, sampleCpu } from './procstat.mjs';
-import { prepareReferenceWorker } from './reference-workers.mjs';
+import { prepareReferenceWorker, referenceWorkerVars } from './reference-workers.mjs';
 
 const PORTS = { ours: 8840, peer: 8844 };
 const PROVIDER_PORT = 9440;
@@ -73,7 +73,6 @@ async function main() {
   const persistDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-routes-'));
   let peer;
   try {
-    const P = stack.provider.url;
     peer = await startWranglerDev({
       port: PORTS.peer,
       persistDir,
@@ -81,16 +80,7 @@ async function main() {
       wrangler: peerRef.wrangler,
       cwd: peerRef.dir,
       keepOutput: false,
-      vars: {
-        WEBEX_CLIENT_ID: stack.clientId,
-        WEBEX_CLIENT_SECRET: stack.clientSecret,
-        WEBEX_AUTHORIZE_URL: `${P}/v1/authorize`,
-        WEBEX_TOKEN_URL: `${P}/v1/access_token`,
-        WEBEX_USERINFO_URL: `${P}/v1/userinfo`,
-        WEBEX_JWKS_URL: `${P}/v1/verification`,
-        WEBEX_ISSUERS: stack.provider.issuer,
-        REDIRECT_URI: redirectUri('peer'),
-      },
+      vars: referenceWorkerVars(stack, redirectUri('peer')),
     });
     const pids = { ours: stack.wranglerPid, peer: peer.pid };
     const totals = { ours: {}, peer: {} };
