@@ -4,9 +4,11 @@
 // with the workerd CPU of each Worker (its own process and wrangler's proxy, from /proc) read
 // right before and right after each of its requests. One request at a time, so each figure is
 // that request's; a little work the runtime does after answering (the log line, a KV write
-// finishing) can land in the next request of the same Worker.
+// finishing, collecting garbage) can land in the next request of the same Worker, unless
+// `--settle MS` waits that long after each response before reading the CPU.
 //
-//   node tests/bench/routes.mjs [--logins N] [--views N]      (defaults: 80 logins, 3 views each)
+//   node tests/bench/routes.mjs [--logins N] [--views N] [--settle MS]
+//        (defaults: 80 logins, 3 views each, no wait)
 //
 // scripts/bench.sh is the benchmark (concurrent clients, budgets); this is for finding where
 // a difference it shows comes from.
@@ -25,12 +27,13 @@ const WORKERS = ['ours', 'peer'];
 const BLOCK = 10; // logins per Worker before the other's turn
 
 function parseArgs(argv) {
-  const o = { logins: 80, views: 3 };
+  const o = { logins: 80, views: 3, settle: 0 };
   for (let i = 0; i < argv.length; i += 2) {
     const value = Number(argv[i + 1]);
     if (!Number.isInteger(value) || value < 0) throw new Error(`${argv[i]} needs a whole number`);
     if (argv[i] === '--logins') o.logins = value;
     else if (argv[i] === '--views') o.views = value;
+    else if (argv[i] === '--settle') o.settle = value;
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   return o;
@@ -38,8 +41,9 @@ function parseArgs(argv) {
 
 /** A browser whose requests to one Worker are measured, each under a route label. */
 class MeasuredBrowser extends Browser {
-  constructor(worker, pid, totals) {
+  constructor(worker, pid, totals, settle) {
     super();
+    this.settle = settle;
     this.worker = worker;
     this.pid = pid;
     this.totals = totals;
@@ -51,6 +55,7 @@ class MeasuredBrowser extends Browser {
     if (u.port !== String(PORTS[this.worker])) return super.request(url, options);
     const before = sampleCpu(this.pid, PORTS[this.worker]);
     const response = await super.request(url, options);
+    if (this.settle) await new Promise((resolve) => setTimeout(resolve, this.settle));
     const cpu = cpuBetween(before, sampleCpu(this.pid, PORTS[this.worker]));
     const t = (this.totals[this.label(u)] ??= { count: 0, worker: 0, proxy: 0 });
     t.count += 1;
@@ -85,7 +90,7 @@ async function main() {
     const pids = { ours: stack.wranglerPid, peer: peer.pid };
     const totals = { ours: {}, peer: {} };
     const loginAndView = async (k, into) => {
-      const browser = new MeasuredBrowser(k, pids[k], into);
+      const browser = new MeasuredBrowser(k, pids[k], into, o.settle);
       const begun = await stack.beginLogin(browser, k === 'ours' ? {} : { start: `http://localhost:${PORTS.peer}/login`, redirectUri: redirectUri(k) });
       const callback = await stack.completeLogin(browser, begun.callbackUrl);
       if (callback.status !== 302) throw new Error(`${k}: GET /oauth answered ${callback.status}`);
