@@ -69,7 +69,7 @@ export function callAndSettle(target, method, count, a, b, c, slot, settled) {
 // Redirects are never followed: a 3xx comes back with its status and no body. A body is read
 // up to maxBytes and no further: refused at once when Content-Length declares more; read chunk
 // by chunk, and its stream cancelled as soon as it grows too large, when the length is not
-// declared. Fulfils with `status \n body` (UTF-8, invalid bytes replaced); rejects with
+// declared or the body is encoded (the count is of decoded bytes). Fulfils with `status \n body` (UTF-8, invalid bytes replaced); rejects with
 // 'timeout', 'too_large' or 'network'.
 export function fetchBounded(url, method, headerLines, body, timeoutMs, maxBytes) {
   const signal = AbortSignal.timeout(timeoutMs);
@@ -85,6 +85,11 @@ export function fetchBounded(url, method, headerLines, body, timeoutMs, maxBytes
   }
 }
 
+function isEncoded(response) {
+  const encoding = (response.headers.get('content-encoding') ?? '').trim().toLowerCase();
+  return encoding !== '' && encoding !== 'identity';
+}
+
 async function readBounded(response, maxBytes) {
   const status = response.status;
   if (status >= 300 && status < 400) {
@@ -97,8 +102,10 @@ async function readBounded(response, maxBytes) {
       if (response.body) response.body.cancel().catch(() => {});
       throw 'too_large';
     }
-    // The runtime holds the body to its declared length: read it in one call.
-    return `${status}\n${await response.text()}`;
+    // The runtime holds the body to its declared length: read it in one call. Not when it
+    // is encoded: the runtime decodes gzip and brotli, and the declared length is then the
+    // compressed size (a few KB of gzip can inflate to gigabytes), so it is read and counted.
+    if (!isEncoded(response)) return `${status}\n${await response.text()}`;
   }
   const chunks = [];
   let length = 0;

@@ -106,6 +106,19 @@ test('token endpoint 200 with 2 MiB, chunked, no content-length -> 502 token_res
   await faultLogin(stack, 'token_huge_200', { reason: 'token_response_too_large' });
 });
 
+test('token and userinfo responses in gzip -> signed in as usual (the decoded bytes are counted, not refused)', { timeout: 60_000 }, async () => {
+  stack.provider.setCase('normal_gzip');
+  const browser = stack.newBrowser();
+  const ok = await stack.login(browser);
+  assert.ok(isProfile(ok.home), 'the profile page');
+  assert.equal(claimsTable(ok.home.text, 'userinfo')?.get('email'), ROGUE_USER.email, 'userinfo from the compressed response');
+  assert.equal((await stack.logout(browser)).status, 302);
+});
+
+test('token endpoint 200 with 8 KiB of gzip that inflates to 8 MiB -> 502 token_response_too_large', { timeout: 60_000 }, async () => {
+  await faultLogin(stack, 'token_gzip_bomb', { reason: 'token_response_too_large' });
+});
+
 test('token endpoint that never answers -> 502 token_endpoint_timeout after about 10 s', { timeout: 90_000 }, async () => {
   const held = stack.provider.stats.held;
   const { elapsedMs } = await faultLogin(stack, 'token_hang', { reason: 'token_endpoint_timeout', page: /in time/i });

@@ -25,6 +25,7 @@
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import * as zlib from 'node:zlib';
 
 export const ROGUE_USER = Object.freeze({
   sub: '7c0d7e2a-3b4c-4d5e-8f90-a1b2c3d4e5f6',
@@ -103,12 +104,15 @@ export function decodeJwt(jwt) {
 //   enter(ctx)              -> run once by setCase (sticky key changes)
 // ctx = { options, keys, issuer, clientId }
 
-const sendJson = (res, status, obj, headers = {}) => {
-  const body = JSON.stringify(obj);
+// `gzip`: the body compressed, as a provider behind a compressing gateway may send it.
+const sendJson = (res, status, obj, headers = {}, { gzip = false } = {}) => {
+  const text = JSON.stringify(obj);
+  const body = gzip ? zlib.gzipSync(text) : Buffer.from(text);
   res.writeHead(status, {
     'content-type': 'application/json;charset=UTF-8',
-    'content-length': Buffer.byteLength(body),
+    'content-length': body.length,
     'cache-control': 'no-store',
+    ...(gzip ? { 'content-encoding': 'gzip' } : {}),
     ...headers,
   });
   res.end(body);
@@ -136,6 +140,8 @@ const redirect = (res, ctx) => {
 
 const CASES = {
   normal: {},
+  // the token and userinfo responses gzip-compressed (the Worker must read them as usual)
+  normal_gzip: { gzip: true },
 
   // --- ID token claims the RP must refuse
   id_token_iss_wrong: { idClaims: (c) => ({ ...c, iss: 'https://idbroker.evil.example/idb' }) },
@@ -296,6 +302,17 @@ const CASES = {
         res.end('","token_type":"Bearer"}');
       };
       pump();
+      return true;
+    },
+  },
+  // a small gzip body that inflates to 8 MiB: its Content-Length (the compressed size) is
+  // far below the limit, what the Worker would read after decoding is not
+  token_gzip_bomb: {
+    token: (_req, res, ctx) => {
+      const inflated = (ctx.options.bytes || 8 * 1024 * 1024) - 42;
+      const body = zlib.gzipSync(`{"access_token":"${'a'.repeat(inflated)}","token_type":"Bearer"}`);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': body.length });
+      res.end(body);
       return true;
     },
   },
@@ -676,7 +693,7 @@ export async function startRogueProvider({
       refresh_token: refreshToken,
       refresh_token_expires_in: 7775999,
       id_token: idToken,
-    }, { pragma: 'no-cache' });
+    }, { pragma: 'no-cache' }, { gzip: current.gzip === true });
   }
 
   async function userinfo(req, res, u) {
@@ -703,7 +720,7 @@ export async function startRogueProvider({
     let fields = baseUserinfo();
     if (current.userinfo) fields = current.userinfo(fields, ctx);
     fields = applyOverrides(fields, options.userinfo);
-    return sendJson(res, 200, fields);
+    return sendJson(res, 200, fields, {}, { gzip: current.gzip === true });
   }
 
   async function jwks(req, res) {
