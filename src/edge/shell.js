@@ -67,10 +67,12 @@ export function callAndSettle(target, method, count, a, b, c, slot, settled) {
 // One subrequest to the provider, from the request to the end of its body (edge/fetch.rs).
 // The runtime's own deadline (AbortSignal.timeout) aborts the fetch or the body's reading.
 // Redirects are never followed: a 3xx comes back with its status and no body. A body is read
-// up to maxBytes and no further: refused at once when Content-Length declares more; read chunk
-// by chunk, and its stream cancelled as soon as it grows too large, when the length is not
-// declared or the body is encoded (the count is of decoded bytes). Fulfils with `status \n body` (UTF-8, invalid bytes replaced); rejects with
-// 'timeout', 'too_large' or 'network'.
+// up to maxBytes and no further: refused at once when Content-Length declares more, otherwise
+// read chunk by chunk and its stream cancelled as soon as it grows too large. The bytes are
+// always counted, never taken from Content-Length: the runtime inflates gzip and brotli (the
+// header is then the compressed size), and a Transfer-Encoding overrides it. Fulfils with
+// `status \n body` (UTF-8, invalid bytes replaced); rejects with 'timeout', 'too_large' or
+// 'network'.
 export function fetchBounded(url, method, headerLines, body, timeoutMs, maxBytes) {
   const signal = AbortSignal.timeout(timeoutMs);
   const failed = (error) => {
@@ -85,11 +87,6 @@ export function fetchBounded(url, method, headerLines, body, timeoutMs, maxBytes
   }
 }
 
-function isEncoded(response) {
-  const encoding = (response.headers.get('content-encoding') ?? '').trim().toLowerCase();
-  return encoding !== '' && encoding !== 'identity';
-}
-
 async function readBounded(response, maxBytes) {
   const status = response.status;
   if (status >= 300 && status < 400) {
@@ -97,15 +94,9 @@ async function readBounded(response, maxBytes) {
     return `${status}\n`;
   }
   const declared = response.headers.get('content-length');
-  if (declared !== null && /^[0-9]+$/.test(declared)) {
-    if (Number(declared) > maxBytes) {
-      if (response.body) response.body.cancel().catch(() => {});
-      throw 'too_large';
-    }
-    // The runtime holds the body to its declared length: read it in one call. Not when it
-    // is encoded: the runtime decodes gzip and brotli, and the declared length is then the
-    // compressed size (a few KB of gzip can inflate to gigabytes), so it is read and counted.
-    if (!isEncoded(response)) return `${status}\n${await response.text()}`;
+  if (declared !== null && /^[0-9]+$/.test(declared) && Number(declared) > maxBytes) {
+    if (response.body) response.body.cancel().catch(() => {});
+    throw 'too_large';
   }
   const chunks = [];
   let length = 0;
@@ -123,6 +114,7 @@ async function readBounded(response, maxBytes) {
       chunks.push(value);
     }
   }
+  if (chunks.length === 1) return `${status}\n${new TextDecoder().decode(chunks[0])}`;
   const whole = new Uint8Array(length);
   let at = 0;
   for (const chunk of chunks) {

@@ -119,6 +119,10 @@ test('token endpoint 200 with 8 KiB of gzip that inflates to 8 MiB -> 502 token_
   await faultLogin(stack, 'token_gzip_bomb', { reason: 'token_response_too_large' });
 });
 
+test('token endpoint declaring 100 bytes but sending 8 MiB chunked -> 502 token_response_too_large', { timeout: 60_000 }, async () => {
+  await faultLogin(stack, 'token_length_and_chunked', { reason: 'token_response_too_large' });
+});
+
 test('token endpoint that never answers -> 502 token_endpoint_timeout after about 10 s', { timeout: 90_000 }, async () => {
   const held = stack.provider.stats.held;
   const { elapsedMs } = await faultLogin(stack, 'token_hang', { reason: 'token_endpoint_timeout', page: /in time/i });

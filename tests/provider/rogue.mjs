@@ -316,6 +316,32 @@ const CASES = {
       return true;
     },
   },
+  // declares a small Content-Length and sends 8 MiB chunked anyway (both framing headers,
+  // written on the socket as Node would refuse them): Transfer-Encoding decides the framing
+  token_length_and_chunked: {
+    token: (_req, res, ctx) => {
+      const total = ctx.options.bytes || 8 * 1024 * 1024;
+      const socket = res.socket;
+      res.detachSocket?.(socket);
+      socket.on('error', () => {});
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n');
+      const piece = `{"access_token":"${'a'.repeat(64 * 1024 - 17)}`;
+      let sent = 0;
+      const pump = () => {
+        while (sent < total && !socket.destroyed) {
+          const data = sent === 0 ? piece : 'a'.repeat(64 * 1024);
+          sent += data.length;
+          if (!socket.write(`${data.length.toString(16)}\r\n${data}\r\n`)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+        if (!socket.destroyed) socket.end('18\r\n","token_type":"Bearer"}\r\n0\r\n\r\n');
+      };
+      pump();
+      return true;
+    },
+  },
   // declares 2 MiB and sends the headers only (see declareHuge)
   token_declared_huge: { token: (_req, res, ctx) => declareHuge(res, ctx) },
   // never answers (the request is held until close() or the client gives up)
