@@ -63,7 +63,26 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
             let ended = end_session(&sessions, &active.cookie, &base, cause, home);
             ended.await
         }
-        Err(Failure::Other(err)) => Err(err.into()),
+        Err(Failure::Other(err)) => {
+            keep_renewed_tokens(&sessions, &active.cookie, &base, active.record).await;
+            Err(err.into())
+        }
+    }
+}
+
+/// After a refresh grant that succeeded, a later step (userinfo, the organisation) failed:
+/// the grant spent the stored refresh token, so the new tokens are stored all the same (with
+/// the profile as it was). Presenting the spent one next time would look like reuse to a
+/// provider that rotates them, and revoke the whole grant (RFC 9700 §4.14.2). Best effort:
+/// the request fails either way, with the error that made it fail.
+async fn keep_renewed_tokens<K: KeyValueStore>(
+    sessions: &SessionStore<'_, K>,
+    cookie: &SessionCookie,
+    base: &SessionRecord,
+    mut record: SessionRecord,
+) {
+    if record.tokens.access_token != base.tokens.access_token {
+        let _ = sessions.write_back(cookie, base, &mut record).await;
     }
 }
 

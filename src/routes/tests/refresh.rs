@@ -44,6 +44,32 @@ fn a_refresh_whose_userinfo_fails_keeps_the_session_as_it_was() {
 }
 
 #[test]
+fn a_refresh_grant_is_kept_when_userinfo_fails_after_it() {
+    let world = World::new();
+    world.login();
+    world.provider.reject_reuse.set(true);
+    world.now.set(NOW + 600);
+    world.provider.redirected.borrow_mut().push("/v1/userinfo");
+    let reply = world.post("/refresh");
+    assert_eq!((reply.status, reply.reason), (502, "userinfo_redirect"));
+    assert_eq!(
+        world.provider.refreshes.get(),
+        1,
+        "the grant itself succeeded"
+    );
+    world.provider.redirected.borrow_mut().clear();
+    assert_eq!(world.get("/").reason, "profile", "the session goes on");
+    world.now.set(NOW + 1300);
+    assert_eq!(world.post("/refresh").reason, "profile_refreshed");
+    let presented = world.provider.presented_refresh_tokens();
+    assert_eq!(presented.len(), 2);
+    assert_ne!(
+        presented[0], presented[1],
+        "the next grant presents the rotated refresh token, not the spent one"
+    );
+}
+
+#[test]
 fn a_refresh_answer_without_a_refresh_token_keeps_the_old_one() {
     let world = World::new();
     world.login();
