@@ -2,9 +2,12 @@
 //!
 //! The path matched is the one the runtime hands over, which the WHATWG URL parser has already
 //! normalised (`/a/../b`, `/a/%2e%2e/b` and `/a\..\b` all arrive as `/b`), and it is the very
-//! string forwarded to the origin: the check and the origin can never see two different paths.
-//! Anything still encoded (`%2F`, `%5C`) stays part of its segment, so it cannot climb out of a
-//! public prefix; matching is case-sensitive, as paths are.
+//! string forwarded to the origin. But an origin may read that string as another path: nginx
+//! decodes `%2F` and then resolves `/assets/..%2Fadmin` to `/admin`, Tomcat and Spring drop a
+//! `;parameter` before resolving `/assets/..;/admin`, IIS reads `%5C` as a separator, and a
+//! second decoding turns `%25` into any of these. So a path with `;` or an encoded dot, slash,
+//! backslash or percent sign is never public: it needs a session like any other. Matching is
+//! case-sensitive, as paths are.
 
 /// The configured prefixes, each normalised to start with `/` and to have no trailing `/`
 /// (except the root itself, which makes every path public).
@@ -37,13 +40,26 @@ impl PublicPaths {
     /// True when `path` is one of the prefixes or lies below one (`/healthz` admits
     /// `/healthz` and `/healthz/x`, never `/healthzadmin`).
     pub fn admit(&self, path: &str) -> bool {
+        let plain = !readable_otherwise(path);
         self.0.iter().any(|prefix| {
             prefix == "/"
-                || path
-                    .strip_prefix(prefix.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                || plain
+                    && path
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     }
+}
+
+/// True when an origin could resolve `path` to another path than the one matched (see the
+/// module's comment).
+fn readable_otherwise(path: &str) -> bool {
+    const ENCODED: [&[u8]; 4] = [b"%2e", b"%2f", b"%5c", b"%25"];
+    path.contains(';')
+        || path
+            .as_bytes()
+            .windows(3)
+            .any(|w| ENCODED.iter().any(|e| w.eq_ignore_ascii_case(e)))
 }
 
 #[cfg(test)]
@@ -79,16 +95,32 @@ mod tests {
     }
 
     #[test]
-    fn encoded_separators_stay_inside_their_segment() {
+    fn a_path_an_origin_could_read_as_another_is_never_public() {
         let public = paths("/assets/");
         // What the runtime hands over for each trick (its URL parser resolves dot segments,
-        // decoded or not, and backslashes; it leaves %2F and %5C encoded).
-        for refused in ["/assets%2F..%2Fadmin", "/assets%5C..%5Cadmin", "/admin"] {
+        // decoded or not, and backslashes; it leaves %2F and %5C encoded), and what origins
+        // make of them: nginx decodes %2F before resolving `..`, Tomcat drops `;...`, IIS
+        // reads `\`, a second decoding turns %25 into any of them.
+        for refused in [
+            "/assets%2F..%2Fadmin",
+            "/assets%5C..%5Cadmin",
+            "/admin",
+            "/assets/..%2Fadmin/users",
+            "/assets/..%2fadmin",
+            "/assets/%2e%2e%2Fadmin",
+            "/assets/..;/admin/",
+            "/assets/..%5Cadmin",
+            "/assets/%252e%252e%252fadmin",
+            "/assets/app.css;jsessionid=1",
+        ] {
             assert!(!public.admit(refused), "{refused}");
         }
+        for admitted in ["/assets/app.css", "/assets/a%20b.png", "/assets/%C3%A9.svg"] {
+            assert!(public.admit(admitted), "{admitted}");
+        }
         assert!(
-            public.admit("/assets/%2e%2e%2Fadmin"),
-            "one segment below /assets"
+            paths("/").admit("/a/..%2Fb;c"),
+            "everything is public anyway"
         );
     }
 
