@@ -15,12 +15,34 @@ fn is_identity_header(lower_name: &str) -> bool {
     lower_name.starts_with("x-webex-") || lower_name == "webex-assertion"
 }
 
+/// Headers through which a client could pass for another address, host or path at the origin
+/// (frameworks read client addresses from them, and some servers route by `X-Original-URL`).
+const PROXY_HEADERS: [&str; 9] = [
+    "forwarded",
+    "x-forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "x-original-forwarded-for",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
 /// Removed from the incoming request: identity headers, `Cookie` (forwarded again without our
-/// cookies) and the `X-Forwarded-*` a client may have sent (set again by the gateway).
+/// cookies), the `X-Forwarded-*` a client may have sent (set again by the gateway) and the
+/// other proxy headers. Names are compared with `_` read as `-`: CGI-style servers (Rack,
+/// WSGI) turn both `X-Webex-Email` and `X_Webex_Email` into `HTTP_X_WEBEX_EMAIL`.
 pub fn drop_incoming_header(lower_name: &str) -> bool {
-    is_identity_header(lower_name)
-        || lower_name == "cookie"
-        || lower_name.starts_with("x-forwarded-")
+    let name: std::borrow::Cow<str> = if lower_name.contains('_') {
+        lower_name.replace('_', "-").into()
+    } else {
+        lower_name.into()
+    };
+    is_identity_header(&name)
+        || name == "cookie"
+        || name.starts_with("x-forwarded-")
+        || PROXY_HEADERS.contains(&name.as_ref())
 }
 
 fn is_ours(name: &str) -> bool {
@@ -124,6 +146,16 @@ mod tests {
             "cookie",
             "x-forwarded-for",
             "x-forwarded-host",
+            "x_webex_email",
+            "x_webex-org_id",
+            "webex_assertion",
+            "x_forwarded_for",
+            "forwarded",
+            "x-forwarded",
+            "x-real-ip",
+            "true-client-ip",
+            "x-original-url",
+            "x-rewrite-url",
         ] {
             assert!(drop_incoming_header(name), "{name}");
         }
