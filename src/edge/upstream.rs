@@ -42,27 +42,37 @@ impl<'a> WorkersUpstream<'a> {
     }
 
     /// The origin's response as the client gets it: its status, headers (minus the held-back
-    /// cookies, plus `extra`) and body stream. A WebSocket upgrade goes back as it is.
+    /// cookies, plus `extra`) and body stream. A WebSocket upgrade goes back as it is, with its
+    /// socket, unless it tries to set one of our cookies: then without those.
     pub fn response(&self, extra: &[(&'static str, String)]) -> Option<web_sys::Response> {
         let (answer, drop_set_cookie) = self.answer.borrow_mut().take()?;
-        let upgraded = Reflect::get(&answer, &"webSocket".into()).is_ok_and(|ws| ws.is_object());
-        if upgraded || answer.status() == 101 {
+        let pairs = header_pairs(&answer.headers());
+        let held_back =
+            |(name, value): &(String, String)| name == "set-cookie" && drop_set_cookie(value);
+        let socket = Reflect::get(&answer, &"webSocket".into())
+            .ok()
+            .filter(JsValue::is_object);
+        let upgraded = socket.is_some() || answer.status() == 101;
+        if upgraded && !pairs.iter().any(held_back) {
             return Some(answer);
         }
         let headers = web_sys::Headers::new().ok()?;
-        for (name, value) in header_pairs(&answer.headers()) {
-            if name == "set-cookie" && drop_set_cookie(&value) {
-                continue;
-            }
-            headers.append(&name, &value).ok()?;
+        for pair in pairs.iter().filter(|pair| !held_back(pair)) {
+            headers.append(&pair.0, &pair.1).ok()?;
         }
-        for (name, value) in extra {
-            headers.set(name, value).ok()?;
+        if !upgraded {
+            for (name, value) in extra {
+                headers.set(name, value).ok()?;
+            }
         }
         let init = web_sys::ResponseInit::new();
         init.set_status(answer.status());
         init.set_status_text(&answer.status_text());
         init.set_headers(&headers);
+        if let Some(socket) = socket {
+            Reflect::set(&init, &"webSocket".into(), &socket).ok()?;
+            return web_sys::Response::new_with_opt_str_and_init(None, &init).ok();
+        }
         web_sys::Response::new_with_opt_readable_stream_and_init(answer.body().as_ref(), &init).ok()
     }
 

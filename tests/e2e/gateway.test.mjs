@@ -285,6 +285,22 @@ test('WebSocket upgrades pass through for a signed-in user, and not without one'
   stack.unrecorded.add('GET /ws 401');
 });
 
+test('a WebSocket upgrade cannot set the gateway\'s cookies: the 101 goes back without them, and the socket works', { timeout: 60_000 }, async () => {
+  const browser = await signedIn();
+  const cookie = `${SESSION_COOKIE}=${browser.jar.get('localhost', SESSION_COOKIE).value}`;
+  const { setCookies, echoed } = await new Promise((resolve, reject) => {
+    let setCookies;
+    const ws = new WebSocket('ws://localhost:8870/ws?plant', { headers: { cookie } });
+    ws.on('upgrade', (res) => { setCookies = [res.headers['set-cookie'] ?? []].flat(); });
+    ws.on('open', () => ws.send('hi'));
+    ws.on('message', (data) => { resolve({ setCookies, echoed: String(data) }); ws.close(); });
+    ws.on('error', reject);
+  });
+  assert.equal(echoed, 'echo: hi');
+  assert.deepEqual(setCookies.map((c) => c.split('=')[0]), ['origin-ws'], 'only the origin\'s own cookie');
+  stack.unrecorded.add('GET /ws 101');
+});
+
 test('an origin that is down gets a 502 page, a slow one a 504 after 30 s; the session survives', { timeout: 120_000 }, async () => {
   const browser = await signedIn();
   const slow = await browser.request(stack.url('/slow?ms=40000'), { headers: navigate });

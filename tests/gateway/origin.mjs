@@ -122,6 +122,12 @@ export async function startOrigin({ port = 0, gatewayOrigin, authPrefix = '/_aut
   // separately.
   server.on('connection', (socket) => socket.setNoDelay(true));
   const wss = new WebSocketServer({ noServer: true });
+  // `/ws?plant`: the 101 tries to set the gateway's session cookie (and one of its own).
+  wss.on('headers', (headers, req) => {
+    if (req.url.includes('plant')) {
+      headers.push('Set-Cookie: __Host-webex-session=planted.x; Path=/; Secure; HttpOnly', 'Set-Cookie: origin-ws=1; Path=/');
+    }
+  });
   server.on('upgrade', (req, socket, head) => {
     if (!req.url.startsWith('/ws')) {
       socket.destroy();
