@@ -279,6 +279,30 @@ fn logout_deletes_the_session_and_refuses_cross_site_requests() {
 }
 
 #[test]
+fn a_logout_with_made_up_session_cookies_spends_no_kv_write() {
+    let world = World::new();
+    world.login();
+    let made_up = |n: u8| {
+        let part = |c: u8| char::from(c).to_string().repeat(43);
+        format!("{SESSION_COOKIE}={}.{}", part(b'a' + n), part(b'k'))
+    };
+    let header = (0..4).map(made_up).collect::<Vec<_>>().join("; ");
+    let writes = world.kv.writes.get();
+    let reply = world.with_cookie_header("POST", "/logout", &header);
+    assert_eq!(reply.status, 302, "signed out as far as this browser goes");
+    assert_eq!(
+        world.kv.writes.get(),
+        writes,
+        "no delete for a record that does not open"
+    );
+    assert_eq!(
+        world.kv.count("session:"),
+        1,
+        "the real session is untouched"
+    );
+}
+
+#[test]
 fn expired_or_unknown_session_is_signed_out() {
     let world = World::new();
     world.login();
