@@ -52,6 +52,15 @@ impl Object {
         }
     }
 
+    /// From members in any order, sorted once (inserting one by one into the sorted vector
+    /// would move it at every member: quadratic in a hostile document's size); `None` when a
+    /// name appears twice.
+    fn from_distinct(mut members: Vec<(String, Value)>) -> Option<Self> {
+        members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let repeated = members.windows(2).any(|pair| pair[0].0 == pair[1].0);
+        (!repeated).then_some(Self(members))
+    }
+
     pub fn remove(&mut self, name: &str) -> Option<Value> {
         self.position(name).ok().map(|i| self.0.remove(i).1)
     }
@@ -335,7 +344,7 @@ impl Parser<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<Object, JsonError> {
-        let mut members = Object::new();
+        let mut members = Vec::new();
         self.items(depth, b'}', |p| {
             p.skip_whitespace();
             if p.peek() != Some(b'"') {
@@ -344,13 +353,10 @@ impl Parser<'_> {
             let name = p.string()?;
             p.skip_whitespace();
             p.eat(":")?;
-            let value = p.value(depth)?;
-            match members.insert(name, value) {
-                None => Ok(()),
-                Some(_) => Err(JsonError), // a duplicate name
-            }
+            members.push((name, p.value(depth)?));
+            Ok(())
         })?;
-        Ok(members)
+        Object::from_distinct(members).ok_or(JsonError) // a duplicate name
     }
 
     fn array(&mut self, depth: usize) -> Result<Vec<Value>, JsonError> {

@@ -288,3 +288,16 @@ fn accessors_answer_only_for_their_type() {
     assert!(parse_object(b"[1]").is_err());
     assert!(parse_object(b" {} ").is_ok());
 }
+
+#[test]
+fn members_come_in_any_order_and_a_name_repeated_far_apart_is_refused() {
+    let names: Vec<String> = (0..5000).rev().map(|i| format!("m{i:05}")).collect();
+    let members: Vec<String> = names.iter().map(|n| format!("\"{n}\":\"{n}\"")).collect();
+    let text = format!("{{{}}}", members.join(","));
+    let object = parse_object(text.as_bytes()).unwrap();
+    assert_eq!(object.iter().len(), 5000);
+    assert_eq!(object.get("m00000").and_then(Value::as_str), Some("m00000"));
+    assert_eq!(object.get("m04999").and_then(Value::as_str), Some("m04999"));
+    let repeated = text.replacen("\"m04999\":", "\"m00000\":", 1);
+    assert_eq!(parse_object(repeated.as_bytes()), Err(JsonError));
+}
