@@ -11,8 +11,6 @@
 //! once counts as absent: a request whose cookie cannot be told apart from a planted one is
 //! treated as carrying none, and the genuine cookie is never cleared because of the other.
 
-/// Browsers send at most a few kB; more is not worth scanning.
-const MAX_COOKIE_HEADER_BYTES: usize = 16 * 1024;
 /// Our values are up to three 43-character base64url parts joined by dots.
 const MAX_VALUE_LEN: usize = 160;
 /// Candidate values read when a name of ours is duplicated (for logout to end each).
@@ -70,13 +68,11 @@ pub fn candidates<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'
         .take(MAX_CANDIDATES)
 }
 
+/// Every value under `name`, in the whole header: reading only its first part would let
+/// cookies planted with a longer `Path` (sent first) push the genuine one out of sight and
+/// turn a duplicate into a single planted cookie. The runtime bounds the header's size.
 fn named<'a>(header: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
-    // A cut inside a multi-byte character falls back to the whole header's shorter prefix.
-    let mut end = header.len().min(MAX_COOKIE_HEADER_BYTES);
-    while !header.is_char_boundary(end) {
-        end -= 1;
-    }
-    header[..end].split(';').filter_map(move |pair| {
+    header.split(';').filter_map(move |pair| {
         let (n, value) = pair.split_once('=')?;
         (trim_sp_htab(n) == name).then(|| trim_sp_htab(value))
     })
@@ -223,13 +219,18 @@ mod tests {
     fn a_cookie_after_other_sites_many_cookies_is_still_found() {
         // A domain's other cookies can fill several kilobytes before ours.
         let header = format!("{}; {SESSION_COOKIE}={ID}", "other=v; ".repeat(1_200));
-        assert!(header.len() > 10_000 && header.len() < MAX_COOKIE_HEADER_BYTES);
+        assert!(header.len() > 10_000);
         assert_eq!(find(&header, SESSION_COOKIE), Found::One(ID));
-        let beyond = format!("{}; {SESSION_COOKIE}={ID}", "other=v; ".repeat(2_000));
+        let beyond = format!("{}; {SESSION_COOKIE}={ID}", "other=v; ".repeat(20_000));
+        assert_eq!(find(&beyond, SESSION_COOKIE), Found::One(ID));
+        let planted_first = format!(
+            "{SESSION_COOKIE}=planted; {}; {SESSION_COOKIE}={ID}",
+            "pad=vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv; ".repeat(1_000)
+        );
         assert_eq!(
-            find(&beyond, SESSION_COOKIE),
-            Found::Absent,
-            "past 16 KiB is not read"
+            find(&planted_first, SESSION_COOKIE),
+            Found::Ambiguous,
+            "padding cannot push the genuine cookie out of sight"
         );
     }
 
@@ -239,11 +240,7 @@ mod tests {
         assert_eq!(find(&"a=b; ".repeat(50_000), SESSION_COOKIE), Found::Absent);
         assert_eq!(find("é=ü; \u{0}=1", SESSION_COOKIE), Found::Absent);
         // A cut in the middle of a multi-byte character must not panic.
-        let long = format!(
-            "{}{}",
-            "a".repeat(MAX_COOKIE_HEADER_BYTES - 1),
-            "é".repeat(10)
-        );
+        let long = format!("{}{}", "a".repeat(16 * 1024 - 1), "é".repeat(10));
         assert_eq!(find(&long, SESSION_COOKIE), Found::Absent);
     }
 
