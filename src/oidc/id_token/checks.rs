@@ -46,7 +46,13 @@ pub(super) fn check_issuer(claims: &Object, allowed: &[String]) -> Result<(), Id
 pub(super) fn audiences(claims: &Object) -> Vec<&str> {
     match claims.get("aud") {
         Some(Value::String(aud)) => vec![aud.as_str()],
-        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        // A list with anything but strings is no audience at all: skipping the odd entry
+        // would make `["client", 5]` one audience, which needs no `azp`.
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<_>>()
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }

@@ -109,6 +109,17 @@ fn rejects_wrong_or_missing_audience() {
         verify_claims(with("aud", json!(42))).unwrap_err(),
         IdTokenError::AudienceMismatch
     );
+    for odd in [
+        json!([CLIENT, 5]),
+        json!([CLIENT, null]),
+        json!([CLIENT, [CLIENT]]),
+    ] {
+        assert_eq!(
+            verify_claims(with("aud", odd.clone())).unwrap_err(),
+            IdTokenError::AudienceMismatch,
+            "{odd}: not one audience with an entry skipped"
+        );
+    }
 }
 
 #[test]
