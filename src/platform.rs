@@ -50,6 +50,9 @@ pub struct ForwardPlan {
     pub set_headers: Vec<(&'static str, String)>,
     /// `Set-Cookie` values of the upstream's response that are not passed on.
     pub drop_set_cookie: fn(&str) -> bool,
+    /// Neither from nor into the zone's cache: the answer to a signed-in request may be that
+    /// person's own, and the cache keys on the URL alone.
+    pub bypass_cache: bool,
 }
 
 /// The upstream answered: its status (the platform keeps the body and headers and streams

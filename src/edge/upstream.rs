@@ -99,6 +99,10 @@ impl<'a> WorkersUpstream<'a> {
         // A 3xx goes back to the client as the origin sent it.
         Reflect::set(&init, &"redirect".into(), &"manual".into())
             .map_err(|_| TransportError::Network)?;
+        if plan.bypass_cache && !plan.via_binding {
+            Reflect::set(&init, &"cache".into(), &"no-store".into())
+                .map_err(|_| TransportError::Network)?;
+        }
         web_sys::Request::new_with_str_and_init(&plan.url, &init)
             .map_err(|_| TransportError::Network)
     }

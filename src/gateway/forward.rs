@@ -120,6 +120,7 @@ pub fn plan(
     if let Some(cookies) = cookies_for_origin(&req.cookie_header) {
         set_headers.push(("Cookie", cookies));
     }
+    let signed_in = identity.is_some();
     if let Some((who, assertion)) = identity {
         set_headers.extend(identity_headers(who, assertion));
     }
@@ -129,6 +130,7 @@ pub fn plan(
         drop_header: drop_incoming_header,
         set_headers,
         drop_set_cookie: drop_upstream_set_cookie,
+        bypass_cache: signed_in,
     }
 }
 
@@ -230,6 +232,10 @@ mod tests {
         assert_eq!(header("X-Forwarded-For"), Some("203.0.113.7"));
         assert_eq!(header("X-Forwarded-Host"), Some("app.example.com"));
         assert_eq!(header("X-Forwarded-Proto"), Some("https"));
+        assert!(
+            plan.bypass_cache,
+            "a signed-in answer never goes through the zone's cache"
+        );
         let public = super::plan(
             &req,
             "https://origin.example.com/healthz".into(),
@@ -240,5 +246,9 @@ mod tests {
             .set_headers
             .iter()
             .all(|(n, _)| !n.starts_with("X-Webex") && *n != "Webex-Assertion"));
+        assert!(
+            !public.bypass_cache,
+            "a public path is cached as the origin says"
+        );
     }
 }
