@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use js_sys::Reflect;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::config::Settings;
 
@@ -36,11 +36,36 @@ impl Settings for WorkerSettings<'_> {
 }
 
 impl WorkerSettings<'_> {
-    /// Vars and secrets are both plain strings on `env`. Read directly: the `worker` crate's
-    /// accessors build an error message for every setting that is not set.
+    /// Secrets are strings on `env`; so are vars written as TOML strings. A var written as a
+    /// TOML number, boolean or array of strings (`SESSION_TTL = 3600`, `ALLOW_ANY_WEBEX_USER =
+    /// true`, `ALLOWED_EMAILS = ["a@example.com"]`) arrives as that JSON value: it is read as
+    /// the text it stands for, not dropped, which would put the default in its place without a
+    /// word. Read directly: the `worker` crate's accessors build an error message for every
+    /// setting that is not set.
     fn read(&self, name: &str) -> Option<String> {
-        Reflect::get(self.0, &JsValue::from_str(name))
-            .ok()
-            .and_then(|value| value.as_string())
+        let value = Reflect::get(self.0, &JsValue::from_str(name)).ok()?;
+        if let Some(text) = value.as_string() {
+            return Some(text);
+        }
+        if let Some(number) = value.as_f64() {
+            return Some(number_text(number));
+        }
+        if let Some(flag) = value.as_bool() {
+            return Some(flag.to_string());
+        }
+        let list: js_sys::Array = value.dyn_into().ok()?;
+        let items: Option<Vec<String>> = list.iter().map(|item| item.as_string()).collect();
+        Some(items?.join(","))
+    }
+}
+
+/// A whole number as TOML wrote it (`3600`, not `3600.0`). No setting takes a fraction: one
+/// reads as text no setting accepts, so it is refused by name (and no float formatting is
+/// compiled in for it).
+fn number_text(number: f64) -> String {
+    if number.fract() == 0.0 && number.abs() < 1e15 {
+        format!("{}", number as i64)
+    } else {
+        "(a fraction)".to_owned()
     }
 }

@@ -10,6 +10,9 @@
 //   8824 / 9424  provider restarted on the same port before a refresh
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { DEMO_USER, startProvider } from '../provider/provider.mjs';
@@ -25,6 +28,7 @@ import {
   samePost,
   setCookieFor,
   sleep,
+  ROOT,
   startStack,
   stopAll,
   tagged,
@@ -508,6 +512,27 @@ test('SESSION_TTL and SESSION_IDLE_TIMEOUT accept suffixes (2h, 30m)', { timeout
   const { session } = JSON.parse(me.text);
   assert.equal(session.expires_at - session.created_at, 7200, 'SESSION_TTL 2h');
   assert.equal(session.idle_expires_at - session.created_at, 1800, 'SESSION_IDLE_TIMEOUT 30m');
+});
+
+test('vars written as TOML numbers are read as those numbers (SESSION_TTL = 7200), not dropped for the defaults', { timeout: 120_000 }, async () => {
+  const base = await fs.readFile(path.join(ROOT, 'tests', 'e2e', 'wrangler.toml'), 'utf8');
+  const text = `${base
+    .replace(/^main = .*$/m, `main = ${JSON.stringify(path.join(ROOT, 'build', 'index.js'))}`)
+    .replace(/^\[build\][\s\S]*?(?=^\[\[)/m, '')}\n[vars]\nSESSION_TTL = 7200\nSESSION_IDLE_TIMEOUT = 1800\n`;
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'toml-numbers-'));
+  const config = path.join(dir, 'wrangler.toml');
+  await fs.writeFile(config, text);
+  try {
+    await withStack({ workerPort: 8827, providerPort: 9427, configArgs: ['--config', config] }, async (stack) => {
+      const browser = stack.newBrowser();
+      await stack.login(browser);
+      const { session } = JSON.parse((await browser.request(stack.url('/me'))).text);
+      assert.equal(session.expires_at - session.created_at, 7200, 'SESSION_TTL = 7200');
+      assert.equal(session.idle_expires_at - session.created_at, 1800, 'SESSION_IDLE_TIMEOUT = 1800');
+    });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });
 
 // ---------------------------------------------------------------------------------------------
