@@ -42,6 +42,7 @@ impl GatewayConfig {
             None if settings.has_binding(UPSTREAM_BINDING) => UpstreamTarget::Binding,
             None => return Ok(None),
         };
+        let signing_key = signing_key(settings)?;
         Ok(Some(Self {
             upstream,
             auth_prefix: auth_prefix(settings)?,
@@ -50,8 +51,8 @@ impl GatewayConfig {
                 &optional(settings, "PUBLIC_PATHS").unwrap_or_default(),
             )
             .map_err(|problem| ConfigError::new("PUBLIC_PATHS", problem))?,
-            signing_key: signing_key(settings)?,
-            previous_key: previous_key(settings)?,
+            previous_key: previous_key(settings, &signing_key.public)?,
+            signing_key,
             people_url: endpoint(settings, "WEBEX_PEOPLE_URL", DEFAULT_PEOPLE_URL)?,
         }))
     }
@@ -133,13 +134,24 @@ fn signing_key(settings: &dyn Settings) -> Result<EcSigningKey, ConfigError> {
         .map_err(|problem| ConfigError::new("ASSERTION_SIGNING_KEY", problem))
 }
 
-fn previous_key(settings: &dyn Settings) -> Result<Option<EcPublicKey>, ConfigError> {
-    optional(settings, "ASSERTION_SIGNING_KEY_PREVIOUS")
-        .map(|raw| {
-            EcPublicKey::from_jwk(&raw)
-                .map_err(|problem| ConfigError::new("ASSERTION_SIGNING_KEY_PREVIOUS", problem))
-        })
-        .transpose()
+/// The previous signing key's public part, still published while origins may hold
+/// assertions it signed. Its `kid` must differ from the current key's: an origin picks the
+/// key by `kid`.
+fn previous_key(
+    settings: &dyn Settings,
+    current: &EcPublicKey,
+) -> Result<Option<EcPublicKey>, ConfigError> {
+    let problem = |text: String| ConfigError::new("ASSERTION_SIGNING_KEY_PREVIOUS", text);
+    let Some(raw) = optional(settings, "ASSERTION_SIGNING_KEY_PREVIOUS") else {
+        return Ok(None);
+    };
+    let previous = EcPublicKey::from_public_jwk(&raw).map_err(problem)?;
+    if previous.kid == current.kid {
+        return Err(problem(
+            "has the kid of ASSERTION_SIGNING_KEY: give the key that signed before it".into(),
+        ));
+    }
+    Ok(Some(previous))
 }
 
 #[cfg(test)]
@@ -207,10 +219,35 @@ pub(crate) mod tests {
             problem(&[("ALLOW_ANY_WEBEX_USER", "yes")]),
             "ALLOW_ANY_WEBEX_USER"
         );
-        assert_eq!(
-            problem(&[("ASSERTION_SIGNING_KEY_PREVIOUS", "x")]),
-            "ASSERTION_SIGNING_KEY_PREVIOUS"
+        let public_part = SIGNING_KEY.replace(
+            r#","d":"j2H01y9V8sm3Sp3if8QhCc8rHAu4bSkr8Zeb8yU1O58""#,
+            r#","kid":"old""#,
         );
+        for bad in [
+            "x",
+            SIGNING_KEY,
+            SIGNING_KEY.replace(r#","d""#, r#","kid":"k","d""#).as_str(),
+        ] {
+            assert_eq!(
+                problem(&[("ASSERTION_SIGNING_KEY_PREVIOUS", bad)]),
+                "ASSERTION_SIGNING_KEY_PREVIOUS",
+                "{bad}"
+            );
+        }
+        let same_kid = public_part.replace(r#""kid":"old""#, r#""kid":"k""#);
+        let current_with_kid = SIGNING_KEY.replace(r#","d""#, r#","kid":"k","d""#);
+        let mut both = gateway(&[("ASSERTION_SIGNING_KEY_PREVIOUS", same_kid.as_str())]);
+        both.0.insert("ASSERTION_SIGNING_KEY", current_with_kid);
+        let err = GatewayConfig::load(&both).unwrap_err();
+        assert_eq!(
+            err.setting, "ASSERTION_SIGNING_KEY_PREVIOUS",
+            "the same kid twice"
+        );
+        assert!(GatewayConfig::load(&gateway(&[(
+            "ASSERTION_SIGNING_KEY_PREVIOUS",
+            public_part.as_str()
+        )]))
+        .is_ok());
         let mut no_list = gateway(&[]);
         no_list.0.remove("ALLOWED_EMAIL_DOMAINS");
         let err = GatewayConfig::load(&no_list).unwrap_err();

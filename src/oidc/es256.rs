@@ -65,6 +65,15 @@ fn ec_jwk(text: &str) -> Result<Object, String> {
 }
 
 impl EcPublicKey {
+    /// The key of a JWK that must hold only the public part: one with its private `d` is
+    /// refused, because a setting that takes a public key is not kept as a secret.
+    pub fn from_public_jwk(text: &str) -> Result<Self, String> {
+        if ec_jwk(text)?.contains_key("d") {
+            return Err("must be the public part only (kty, crv, x, y and kid, without \"d\"): this setting is not a secret".into());
+        }
+        Self::from_jwk(text)
+    }
+
     /// The public part of an EC P-256 JWK (private or public).
     pub fn from_jwk(text: &str) -> Result<Self, String> {
         let jwk = ec_jwk(text)?;
