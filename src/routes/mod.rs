@@ -118,6 +118,20 @@ impl Route {
             Self::Logout | Self::Refresh => "POST",
         }
     }
+
+    /// The methods a route answers: its own, and `HEAD` where a `GET` changes nothing that
+    /// matters (uptime checks use it). Never on `/login` or the callback: a `HEAD` there
+    /// would start a login or spend one.
+    fn allowed(self) -> &'static str {
+        match self {
+            Self::Home | Self::Jwks | Self::Stylesheet => "GET, HEAD",
+            _ => self.method(),
+        }
+    }
+
+    fn accepts(self, method: &str) -> bool {
+        method == self.method() || (method == "HEAD" && self.allowed().ends_with("HEAD"))
+    }
 }
 
 /// The path below `prefix` (`/_auth` → `/`, `/_auth/login` → `/login`), or `None` outside it.
@@ -145,8 +159,9 @@ async fn route<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Reply {
     let Some(route) = Route::at(path, gateway.is_some()) else {
         return error_reply(&AppError::NotFound, base);
     };
-    if req.method != route.method() {
-        return error_reply(&AppError::MethodNotAllowed, base).with_header("Allow", route.method());
+    if !route.accepts(&req.method) {
+        return error_reply(&AppError::MethodNotAllowed, base)
+            .with_header("Allow", route.allowed());
     }
     let result = match (route, gateway) {
         (Route::Home, _) => home::handle(req, ctx).await,

@@ -350,8 +350,21 @@ fn unknown_paths_and_methods() {
     assert_eq!(world.get("/nope").status, 404);
     let reply = world.request("PUT", "/", &[]);
     assert_eq!(reply.status, 405);
-    assert_eq!(reply.header("Allow"), Some("GET"));
+    assert_eq!(reply.header("Allow"), Some("GET, HEAD"));
     assert_eq!(world.get("/logout").status, 405);
+    // HEAD where GET changes nothing that matters; never where it would start or spend a login.
+    assert_eq!(world.request("HEAD", "/", &[]).status, 200);
+    assert_eq!(world.request("HEAD", "/style.css", &[]).status, 200);
+    let writes = world.kv.writes.get();
+    for path in ["/login", "/oauth?code=c&state=s"] {
+        let reply = world.request("HEAD", path, &[]);
+        assert_eq!(
+            (reply.status, reply.header("Allow")),
+            (405, Some("GET")),
+            "{path}"
+        );
+    }
+    assert_eq!(world.kv.writes.get(), writes, "a HEAD started no login");
 }
 
 #[test]
