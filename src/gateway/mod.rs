@@ -100,7 +100,15 @@ async fn admitted<P: Platform>(
     let who = Identity::of(&active.record);
     match gateway.policy.check(&who) {
         Ok(()) => Ok(who),
-        Err(denial) => Err(denied(navigation, base, &active.record, &who, denial)),
+        Err(denial) => {
+            let reply = denied(navigation, base, &active.record, &who, denial);
+            // The page's "Sign out" posts to logout, which may send the browser on to
+            // WEBEX_LOGOUT_URL: its form-action must allow that, as the profile page's does.
+            Err(match ctx.config.logout_url() {
+                Ok(Some(logout)) if navigation => reply.allow_form_target(logout.origin()),
+                _ => reply,
+            })
+        }
     }
 }
 

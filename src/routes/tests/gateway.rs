@@ -212,6 +212,27 @@ fn the_policy_refuses_other_accounts_with_403_and_forwards_nothing() {
         "forbidden"
     );
     assert!(world.upstream.received.borrow().is_empty());
+    // With a provider logout, the page's form may lead there (the logout redirects to it).
+    let csp = |page: &Reply| {
+        page.header("Content-Security-Policy")
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(csp(&page).contains("form-action 'self';"), "{}", csp(&page));
+    let with_logout = World::gateway()
+        .with_setting("ALLOWED_EMAIL_DOMAINS", "example.org")
+        .with_setting(
+            "WEBEX_LOGOUT_URL",
+            "https://idbroker.webex.com/idb/oauth2/v1/logout",
+        );
+    with_logout.gateway_login("/");
+    let page = with_logout.navigate("/");
+    assert_eq!(page.status, 403);
+    assert!(
+        csp(&page).contains("form-action 'self' https://idbroker.webex.com;"),
+        "{}",
+        csp(&page)
+    );
     // An email that neither the ID token nor userinfo says is verified counts for nothing.
     let unverified = World::gateway();
     unverified
