@@ -27,11 +27,12 @@ has_setting() { [ -f .dev.vars ] && grep -qE "^[[:space:]]*$1[[:space:]]*=[[:spa
 if [ "${GATEWAY:-}" = 1 ]; then
   callback_path=/_auth/oauth
   if [ ! -f .dev.gateway-key.json ]; then
-    node --input-type=module -e '
+    # A private key: readable by this user only.
+    (umask 077 && node --input-type=module -e '
       import { generateKeyPair, exportJWK } from "jose";
       const { privateKey } = await generateKeyPair("ES256", { extractable: true });
       const { kty, crv, x, y, d } = await exportJWK(privateKey);
-      console.log(JSON.stringify({ kty, crv, x, y, d }));' > .dev.gateway-key.json
+      console.log(JSON.stringify({ kty, crv, x, y, d }));' > .dev.gateway-key.json)
     echo "run: generated the assertion signing key in .dev.gateway-key.json"
   fi
   GATEWAY_ORIGIN="http://localhost:$WORKER_PORT" ORIGIN_PORT=$ORIGIN_PORT node tests/gateway/origin.mjs &
