@@ -118,17 +118,27 @@ pub async fn serve(req: web_sys::Request, env: JsValue) -> Result<JsValue, JsVal
         );
         routes::with_transport_security(&incoming, missing)
     };
-    let duration_ms = (js_sys::Date::now() as u64).saturating_sub(started);
-    log_line(&incoming, &reply, &request_id, duration_ms, &usage);
     #[cfg(feature = "gateway")]
     if reply.forwarded {
-        return match upstream.response(&reply.headers) {
-            Some(response) => Ok(response.into()),
-            None => into_response(routes::error_reply(&AppError::UpstreamUnreachable, ""))
-                .map(JsValue::from),
-        };
+        // Built before the log line, so that a response the runtime refuses to build is
+        // logged as the 502 the client gets (with the gateway's links and HSTS).
+        if let Some(response) = upstream.response(&reply.headers) {
+            log_line(&incoming, &reply, &request_id, elapsed_ms(started), &usage);
+            return Ok(response.into());
+        }
+        let settings = WorkerSettings(&env);
+        let config = RequestConfig::new(&settings, &incoming.origin);
+        let failed = routes::error_reply(&AppError::UpstreamUnreachable, config.auth_prefix());
+        let failed = routes::with_transport_security(&incoming, failed);
+        log_line(&incoming, &failed, &request_id, elapsed_ms(started), &usage);
+        return into_response(failed).map(JsValue::from);
     }
+    log_line(&incoming, &reply, &request_id, elapsed_ms(started), &usage);
     into_response(reply).map(JsValue::from)
+}
+
+fn elapsed_ms(started: u64) -> u64 {
+    (js_sys::Date::now() as u64).saturating_sub(started)
 }
 
 /// The request as the app sees it, and its `cf-ray` (the request id at the edge).
