@@ -16,8 +16,7 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
     // its cookie opens is deleted: made-up cookies must not spend KV deletes (billed as
     // writes; 1,000 a day on the Free plan, and sign-in needs them), only reads.
     let sessions = ctx.sessions()?;
-    let candidates = cookies::candidates(&req.cookie_header, SESSION_COOKIE);
-    for cookie in candidates.filter_map(SessionCookie::parse) {
+    for cookie in session_candidates(&req.cookie_header) {
         if sessions.read_live(&cookie).await?.is_some() {
             sessions.end(&cookie).await?;
         }
@@ -34,3 +33,25 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
     };
     Ok(reply.with_cookie(clear_cookie()))
 }
+
+/// Session cookies a logout reads (a KV read each): distinct, well-formed, and at most
+/// [`MAX_SESSION_CANDIDATES`], counted only after values that are not session cookies at
+/// all are dropped, so that planted junk sent first cannot crowd the genuine one out.
+fn session_candidates(header: &str) -> Vec<SessionCookie> {
+    let mut found: Vec<SessionCookie> = Vec::new();
+    for cookie in cookies::candidates(header, SESSION_COOKIE).filter_map(SessionCookie::parse) {
+        if found.len() == MAX_SESSION_CANDIDATES {
+            break;
+        }
+        if !found
+            .iter()
+            .any(|seen| seen.id == cookie.id && seen.key == cookie.key)
+        {
+            found.push(cookie);
+        }
+    }
+    found
+}
+
+/// A browser holds a few dozen cookies per site; planted duplicates of ours are a handful.
+const MAX_SESSION_CANDIDATES: usize = 16;

@@ -290,3 +290,22 @@ fn a_callback_with_someone_elses_state_deletes_nothing() {
     assert_eq!(world.kv_counts(), (1, 0), "read, not deleted");
     assert_eq!(world.kv.count("login:"), 2);
 }
+
+#[test]
+fn sign_out_finds_the_genuine_session_behind_many_planted_values() {
+    let world = World::new();
+    world.login();
+    let genuine = world.session_cookie_pair();
+    // Sent first (a longer Path): junk, then well-formed sessions of nobody.
+    let junk = format!("{SESSION_COOKIE}=x; ").repeat(10);
+    let planted: Vec<String> = (0..5u8)
+        .map(|n| {
+            let id = char::from(b'a' + n).to_string().repeat(43);
+            format!("{SESSION_COOKIE}={id}.{}", "k".repeat(43))
+        })
+        .collect();
+    let header = format!("{junk}{}; {genuine}", planted.join("; "));
+    let reply = world.with_cookie_header("POST", "/logout", &header);
+    assert_eq!(reply.status, 302);
+    assert_eq!(world.kv.count("session:"), 0, "the genuine session ended");
+}
