@@ -71,18 +71,24 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
 }
 
 /// After a refresh grant that succeeded, a later step (userinfo, the organisation) failed:
-/// the grant spent the stored refresh token, so the new tokens are stored all the same (with
-/// the profile as it was). Presenting the spent one next time would look like reuse to a
-/// provider that rotates them, and revoke the whole grant (RFC 9700 §4.14.2). Best effort:
-/// the request fails either way, with the error that made it fail.
+/// the grant spent the stored refresh token, so the new tokens (and the ID token's claims
+/// they came with) are stored all the same, with the rest of the session as it was.
+/// Presenting the spent one next time would look like reuse to a provider that rotates them,
+/// and revoke the whole grant (RFC 9700 §4.14.2). Best effort: the request fails either way,
+/// with the error that made it fail.
 async fn keep_renewed_tokens<K: KeyValueStore>(
     sessions: &SessionStore<'_, K>,
     cookie: &SessionCookie,
     base: &SessionRecord,
-    mut record: SessionRecord,
+    record: SessionRecord,
 ) {
-    if record.tokens.access_token != base.tokens.access_token {
-        let _ = sessions.write_back(cookie, base, &mut record).await;
+    let renewed = record.tokens.access_token != base.tokens.access_token
+        || record.tokens.refresh_token != base.tokens.refresh_token;
+    if renewed {
+        let mut kept = base.clone();
+        kept.tokens = record.tokens;
+        kept.id_token_claims = record.id_token_claims;
+        let _ = sessions.write_back(cookie, base, &mut kept).await;
     }
 }
 
