@@ -37,10 +37,10 @@ impl Settings for WorkerSettings<'_> {
 
 impl WorkerSettings<'_> {
     /// Secrets are strings on `env`; so are vars written as TOML strings. A var written as a
-    /// TOML number, boolean or array of strings (`SESSION_TTL = 3600`, `ALLOW_ANY_WEBEX_USER =
-    /// true`, `ALLOWED_EMAILS = ["a@example.com"]`) arrives as that JSON value: it is read as
-    /// the text it stands for, not dropped, which would put the default in its place without a
-    /// word. Read directly: the `worker` crate's accessors build an error message for every
+    /// TOML number, boolean, array of strings or table (`SESSION_TTL = 3600`,
+    /// `ALLOW_ANY_WEBEX_USER = true`, `ALLOWED_EMAILS = ["a@example.com"]`, a JWK as a table)
+    /// arrives as that JSON value: it is read as the text it stands for, not dropped, which
+    /// would put the default in its place without a word. Read directly: the `worker` crate's accessors build an error message for every
     /// setting that is not set.
     fn read(&self, name: &str) -> Option<String> {
         let value = Reflect::get(self.0, &JsValue::from_str(name)).ok()?;
@@ -53,9 +53,18 @@ impl WorkerSettings<'_> {
         if let Some(flag) = value.as_bool() {
             return Some(flag.to_string());
         }
-        let list: js_sys::Array = value.dyn_into().ok()?;
-        let items: Option<Vec<String>> = list.iter().map(|item| item.as_string()).collect();
-        Some(items?.join(","))
+        if value.is_null() || value.is_undefined() {
+            return None;
+        }
+        if let Some(list) = value.dyn_ref::<js_sys::Array>() {
+            let items: Option<Vec<String>> = list.iter().map(|item| item.as_string()).collect();
+            if let Some(items) = items {
+                return Some(items.join(","));
+            }
+        }
+        // A TOML table (a JWK written as one) or a mixed array: its JSON text, which the
+        // setting's own parser reads or refuses by name.
+        js_sys::JSON::stringify(&value).ok()?.as_string()
     }
 }
 
