@@ -115,7 +115,9 @@ pub fn plan(
         ("X-Forwarded-Proto", scheme.to_owned()),
     ];
     if let Some(ip) = &req.client_ip {
+        // Both of the usual spellings, since a client's own are dropped.
         set_headers.push(("X-Forwarded-For", ip.clone()));
+        set_headers.push(("X-Real-IP", ip.clone()));
     }
     if let Some(cookies) = cookies_for_origin(&req.cookie_header) {
         set_headers.push(("Cookie", cookies));
@@ -230,6 +232,7 @@ mod tests {
         assert_eq!(header("Webex-Assertion"), Some("jwt"));
         assert_eq!(header("Cookie"), Some("theme=dark"));
         assert_eq!(header("X-Forwarded-For"), Some("203.0.113.7"));
+        assert_eq!(header("X-Real-IP"), Some("203.0.113.7"));
         assert_eq!(header("X-Forwarded-Host"), Some("app.example.com"));
         assert_eq!(header("X-Forwarded-Proto"), Some("https"));
         assert!(
