@@ -35,6 +35,7 @@ if [ "${GATEWAY:-}" = 1 ]; then
       console.log(JSON.stringify({ kty, crv, x, y, d }));' > .dev.gateway-key.json)
     echo "run: generated the assertion signing key in .dev.gateway-key.json"
   fi
+  chmod 600 .dev.gateway-key.json
   GATEWAY_ORIGIN="http://localhost:$WORKER_PORT" ORIGIN_PORT=$ORIGIN_PORT node tests/gateway/origin.mjs &
   pids+=($!)
   wrangler+=(--config wrangler.gateway.toml
