@@ -16,6 +16,7 @@ pub enum GatewayConfig {}
 pub const UPSTREAM_BINDING: &str = "UPSTREAM";
 use crate::oidc::client::{Client, TokenAuth};
 use crate::oidc::http_url::HttpUrl;
+use crate::oidc::json::Value;
 use crate::session::record::SessionPolicy;
 
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://webexapis.com/v1/authorize";
@@ -37,6 +38,22 @@ pub const DEFAULT_ISSUERS: &[&str] = &[
 ];
 
 /// Where the settings come from: Worker vars/secrets in production, a map in tests.
+/// The text a var stands for when wrangler hands it over as JSON (a TOML number, boolean,
+/// array or table): a number as written (`3600`; a fraction stays one, and a setting that
+/// takes whole seconds refuses it by name), `true`/`false`, an array of strings joined with
+/// commas as the list settings are written, anything else as its JSON text.
+pub fn setting_text(json: &str) -> String {
+    match crate::oidc::json::parse(json.as_bytes()) {
+        Ok(Value::Number(number)) => number.as_str().to_owned(),
+        Ok(Value::Bool(flag)) => flag.to_string(),
+        Ok(Value::Array(items)) if items.iter().all(|item| item.as_str().is_some()) => {
+            let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            items.join(",")
+        }
+        _ => json.to_owned(),
+    }
+}
+
 pub trait Settings {
     fn get(&self, name: &str) -> Option<String>;
 
@@ -336,6 +353,34 @@ pub(crate) mod tests {
         fn get(&self, name: &str) -> Option<String> {
             self.0.get(name).cloned()
         }
+    }
+
+    #[test]
+    fn vars_given_as_json_read_as_the_text_they_stand_for() {
+        assert_eq!(setting_text("3600"), "3600");
+        assert_eq!(
+            setting_text("1.5"),
+            "1.5",
+            "a fraction stays one, to be refused"
+        );
+        assert_eq!(setting_text("true"), "true");
+        assert_eq!(
+            setting_text(r#"["a@example.com","b@example.com"]"#),
+            "a@example.com,b@example.com"
+        );
+        assert_eq!(setting_text(r#"["a",5]"#), r#"["a",5]"#);
+        let jwk = r#"{"kty":"EC","crv":"P-256"}"#;
+        assert_eq!(setting_text(jwk), jwk);
+        // As the session settings see them: whole seconds read, a fraction refused by name.
+        let with = |name: &'static str, value: &str| {
+            let mut settings = minimal();
+            settings.0.insert(name, setting_text(value));
+            let config = RequestConfig::new(&settings, "https://app.example.com");
+            let ttl = config.session_policy().map(|p| p.ttl_secs);
+            ttl.map_err(|e| e.setting)
+        };
+        assert_eq!(with("SESSION_TTL", "7200"), Ok(7200));
+        assert_eq!(with("SESSION_TTL", "7200.5"), Err("SESSION_TTL"));
     }
 
     pub fn minimal() -> MapSettings {

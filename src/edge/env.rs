@@ -3,9 +3,9 @@
 use std::cell::RefCell;
 
 use js_sys::Reflect;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 
-use crate::config::Settings;
+use crate::config::{setting_text, Settings};
 
 thread_local! {
     /// Every setting read so far, as `env` had it. Vars and secrets are fixed for the life of
@@ -37,44 +37,19 @@ impl Settings for WorkerSettings<'_> {
 
 impl WorkerSettings<'_> {
     /// Secrets are strings on `env`; so are vars written as TOML strings. A var written as a
-    /// TOML number, boolean, array of strings or table (`SESSION_TTL = 3600`,
-    /// `ALLOW_ANY_WEBEX_USER = true`, `ALLOWED_EMAILS = ["a@example.com"]`, a JWK as a table)
-    /// arrives as that JSON value: it is read as the text it stands for, not dropped, which
-    /// would put the default in its place without a word. Read directly: the `worker` crate's accessors build an error message for every
-    /// setting that is not set.
+    /// TOML number, boolean, array or table (`SESSION_TTL = 3600`) arrives as that JSON value:
+    /// it is read as the text it stands for ([`setting_text`]), not dropped, which would put
+    /// the default in its place without a word. Read directly: the `worker` crate's accessors
+    /// build an error message for every setting that is not set.
     fn read(&self, name: &str) -> Option<String> {
         let value = Reflect::get(self.0, &JsValue::from_str(name)).ok()?;
         if let Some(text) = value.as_string() {
             return Some(text);
         }
-        if let Some(number) = value.as_f64() {
-            return Some(number_text(number));
-        }
-        if let Some(flag) = value.as_bool() {
-            return Some(flag.to_string());
-        }
         if value.is_null() || value.is_undefined() {
             return None;
         }
-        if let Some(list) = value.dyn_ref::<js_sys::Array>() {
-            let items: Option<Vec<String>> = list.iter().map(|item| item.as_string()).collect();
-            if let Some(items) = items {
-                return Some(items.join(","));
-            }
-        }
-        // A TOML table (a JWK written as one) or a mixed array: its JSON text, which the
-        // setting's own parser reads or refuses by name.
-        js_sys::JSON::stringify(&value).ok()?.as_string()
-    }
-}
-
-/// A whole number as TOML wrote it (`3600`, not `3600.0`). No setting takes a fraction: one
-/// reads as text no setting accepts, so it is refused by name (and no float formatting is
-/// compiled in for it).
-fn number_text(number: f64) -> String {
-    if number.fract() == 0.0 && number.abs() < 1e15 {
-        format!("{}", number as i64)
-    } else {
-        "(a fraction)".to_owned()
+        let json = js_sys::JSON::stringify(&value).ok()?.as_string()?;
+        Some(setting_text(&json))
     }
 }

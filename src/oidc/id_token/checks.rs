@@ -48,11 +48,9 @@ pub(super) fn audiences(claims: &Object) -> Vec<&str> {
         Some(Value::String(aud)) => vec![aud.as_str()],
         // A list with anything but strings is no audience at all: skipping the odd entry
         // would make `["client", 5]` one audience, which needs no `azp`.
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(Value::as_str)
-            .collect::<Option<_>>()
-            .unwrap_or_default(),
+        Some(Value::Array(list)) if list.iter().all(|aud| aud.as_str().is_some()) => {
+            list.iter().filter_map(Value::as_str).collect()
+        }
         _ => Vec::new(),
     }
 }

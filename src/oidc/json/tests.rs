@@ -301,3 +301,33 @@ fn members_come_in_any_order_and_a_name_repeated_far_apart_is_refused() {
     let repeated = text.replacen("\"m04999\":", "\"m00000\":", 1);
     assert_eq!(parse_object(repeated.as_bytes()), Err(JsonError));
 }
+
+#[test]
+fn members_are_found_whatever_their_order() {
+    let names = ["b", "a", "e", "c", "d", "ab", ""];
+    // Every rotation and its reverse: each order the heap may meet.
+    for start in 0..names.len() {
+        let mut order: Vec<&str> = names
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(names.len())
+            .copied()
+            .collect();
+        for _ in 0..2 {
+            let members: Vec<String> = order.iter().map(|n| format!("\"{n}\":\"{n}!\"")).collect();
+            let object = parse_object(format!("{{{}}}", members.join(",")).as_bytes()).unwrap();
+            let listed: Vec<&str> = object.iter().map(|(k, _)| k.as_str()).collect();
+            let mut sorted = names.to_vec();
+            sorted.sort_unstable();
+            assert_eq!(listed, sorted, "{order:?}");
+            for name in names {
+                assert_eq!(
+                    object.get(name).and_then(Value::as_str),
+                    Some(format!("{name}!").as_str())
+                );
+            }
+            order.reverse();
+        }
+    }
+}
