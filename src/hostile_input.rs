@@ -68,7 +68,7 @@ proptest! {
     #[test]
     fn callback_query_never_panics_and_stays_bounded(query in nasty_string(40)) {
         let issuers = vec!["https://idbroker.webex.com/idb".to_owned()];
-        if let Ok(Callback::Code { state, code }) = Callback::parse(&query, &issuers) {
+        if let Ok(Callback::Code { state, code, .. }) = Callback::parse(&query, &issuers) {
             prop_assert!(!state.secret().is_empty() && state.secret().len() <= MAX_PARAM_BYTES);
             prop_assert!(!code.secret().is_empty() && code.secret().len() <= MAX_PARAM_BYTES);
         }

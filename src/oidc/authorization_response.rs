@@ -38,6 +38,8 @@ pub enum Callback {
     Code {
         state: State,
         code: AuthorizationCode,
+        /// The RFC 9207 `iss` parameter, when sent (already one of the allowed issuers).
+        iss: Option<String>,
     },
     Error {
         state: Option<State>,
@@ -151,7 +153,21 @@ impl Callback {
         Ok(Callback::Code {
             state,
             code: AuthorizationCode(code),
+            iss: params.iss,
         })
+    }
+}
+
+/// RFC 9207 §2.4: an `iss` sent with the code names the issuer that answered, so it must be
+/// the issuer of the ID token that code brought. The allow-list alone (checked at parsing)
+/// would let one regional issuer's response pass for another's.
+pub fn check_issuer_matches(
+    callback_iss: Option<&str>,
+    id_token_iss: Option<&str>,
+) -> Result<(), CallbackError> {
+    match callback_iss {
+        Some(iss) if Some(iss) != id_token_iss => Err(CallbackError::IssuerMismatch),
+        _ => Ok(()),
     }
 }
 
@@ -234,9 +250,29 @@ mod tests {
     }
 
     #[test]
+    fn the_callback_iss_must_be_the_id_tokens_issuer() {
+        let [a, b] = [
+            "https://idbroker.webex.com/idb",
+            "https://idbroker-eu.webex.com/idb",
+        ];
+        assert_eq!(check_issuer_matches(None, Some(a)), Ok(()));
+        assert_eq!(check_issuer_matches(Some(a), Some(a)), Ok(()));
+        for token_iss in [Some(b), None] {
+            assert_eq!(
+                check_issuer_matches(Some(a), token_iss),
+                Err(CallbackError::IssuerMismatch)
+            );
+        }
+        let Callback::Code { iss, .. } = parse(&format!("code=c&state=s&iss={a}")).unwrap() else {
+            panic!("a code");
+        };
+        assert_eq!(iss.as_deref(), Some(a));
+    }
+
+    #[test]
     fn code_and_state() {
         match parse("code=abc&state=xyz&extra=1").unwrap() {
-            Callback::Code { state, code } => {
+            Callback::Code { state, code, .. } => {
                 assert_eq!(state.secret(), "xyz");
                 assert_eq!(code.secret(), "abc");
             }

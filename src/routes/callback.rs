@@ -7,7 +7,7 @@ use super::{error_reply, Context};
 use crate::cookies::Found;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
-use crate::oidc::authorization_response::{AuthorizationCode, Callback};
+use crate::oidc::authorization_response::{check_issuer_matches, AuthorizationCode, Callback};
 use crate::oidc::id_token::NonceRule;
 use crate::pending_login::{self, LoginRecord, PendingLogins, LOGIN_TTL_SECS};
 use crate::platform::{KeyValueStore, Platform};
@@ -56,10 +56,10 @@ async fn run<P: Platform>(
             Err(AppError::ProviderDenied(error.shown(own_login)))
         }
         Callback::Code { .. } if ambiguous => Err(AppError::LoginCookieAmbiguous),
-        Callback::Code { state, code } => {
+        Callback::Code { state, code, iss } => {
             let taken = pending_login::take(ctx.kv, ctx.crypto, &state, pending, ctx.now);
             let login = taken.await?;
-            complete(req, ctx, &code, login).await
+            complete(req, ctx, &code, iss.as_deref(), login).await
         }
     }
 }
@@ -68,6 +68,7 @@ async fn complete<P: Platform>(
     req: &Incoming,
     ctx: &Context<'_, P>,
     code: &AuthorizationCode,
+    callback_iss: Option<&str>,
     login: LoginRecord,
 ) -> Result<Reply, AppError> {
     let sessions = ctx.sessions()?;
@@ -75,6 +76,8 @@ async fn complete<P: Platform>(
     let grant = provider.exchange_code(code, &login.verifier).await?;
     let nonce = NonceRule::Required(&login.nonce);
     let id_token = provider.verify_id_token(&grant.id_token, nonce).await?;
+    let id_token_iss = id_token.claims().get("iss").and_then(|iss| iss.as_str());
+    check_issuer_matches(callback_iss, id_token_iss)?;
     let tokens = grant.tokens;
     let userinfo = provider
         .fetch_userinfo(&tokens.access_token, id_token.subject())

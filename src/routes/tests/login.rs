@@ -58,6 +58,24 @@ fn full_login_opens_a_session_and_shows_the_profile() {
 }
 
 #[test]
+fn a_callback_iss_of_another_regional_issuer_than_the_id_tokens_is_refused() {
+    let world = World::new();
+    let callback = world.start_login();
+    let other = "https%3A%2F%2Fidbroker-eu.webex.com%2Fidb";
+    let reply = world.get(&format!("{callback}&iss={other}"));
+    assert_eq!((reply.status, reply.reason), (400, "callback_iss_mismatch"));
+    assert_no_session_cookie(&reply);
+    assert_eq!(world.kv.count("session:"), 0);
+    // The issuer that signed the ID token, named in the callback, is what RFC 9207 expects.
+    let callback = world.start_login();
+    let same = "https%3A%2F%2Fidbroker.webex.com%2Fidb";
+    assert_eq!(
+        world.get(&format!("{callback}&iss={same}")).reason,
+        "login_complete"
+    );
+}
+
+#[test]
 fn replayed_callback_is_rejected_and_creates_nothing() {
     let world = World::new();
     let callback = world.start_login();
