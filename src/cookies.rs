@@ -237,7 +237,7 @@ mod tests {
         assert_eq!(find(";;;==;=;", SESSION_COOKIE), Found::Absent);
         assert_eq!(find(&"a=b; ".repeat(50_000), SESSION_COOKIE), Found::Absent);
         assert_eq!(find("é=ü; \u{0}=1", SESSION_COOKIE), Found::Absent);
-        // A cut in the middle of a multi-byte character must not panic.
+        // Multi-byte characters in a long header must not panic.
         let long = format!("{}{}", "a".repeat(16 * 1024 - 1), "é".repeat(10));
         assert_eq!(find(&long, SESSION_COOKIE), Found::Absent);
     }

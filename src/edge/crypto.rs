@@ -14,14 +14,12 @@ use crate::oidc::es256::{EcSigningKey, SignEs256};
 use crate::oidc::jwks::{RsaPublicKey, VerifyRs256};
 use crate::platform::Crypto;
 
-/// An RSA key's modulus and exponent, and its WebCrypto handle.
-type ImportedKey = (Vec<u8>, Vec<u8>, web_sys::CryptoKey);
-
 thread_local! {
     /// The gateway's ES256 signing key, imported once per isolate (by `kid`).
     static SIGNING: RefCell<Option<(String, web_sys::CryptoKey)>> = const { RefCell::new(None) };
-    /// WebCrypto handles of the JWKS keys, imported once per isolate (by modulus and exponent).
-    static IMPORTED: RefCell<Vec<ImportedKey>> = const { RefCell::new(Vec::new()) };
+    /// WebCrypto handles of the JWKS keys, imported once per isolate (found again by the
+    /// whole key: modulus and exponent).
+    static IMPORTED: RefCell<Vec<(RsaPublicKey, web_sys::CryptoKey)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// At most this many imported keys are kept; a JWKS holds at most 16 usable keys.
@@ -150,8 +148,8 @@ async fn imported_key(key: &RsaPublicKey) -> Option<web_sys::CryptoKey> {
         imported
             .borrow()
             .iter()
-            .find(|(modulus, exponent, _)| modulus == key.modulus() && exponent == key.exponent())
-            .map(|(_, _, handle)| handle.clone())
+            .find(|(imported, _)| imported == key)
+            .map(|(_, handle)| handle.clone())
     });
     if cached.is_some() {
         return cached;
@@ -168,11 +166,7 @@ async fn imported_key(key: &RsaPublicKey) -> Option<web_sys::CryptoKey> {
         if imported.len() >= MAX_IMPORTED_KEYS {
             imported.clear();
         }
-        imported.push((
-            key.modulus().to_vec(),
-            key.exponent().to_vec(),
-            handle.clone(),
-        ));
+        imported.push((key.clone(), handle.clone()));
     });
     Some(handle)
 }

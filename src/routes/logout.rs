@@ -11,8 +11,8 @@ use crate::session::ticket::{clear_cookie, SessionCookie, SESSION_COOKIE};
 
 pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
     check_same_origin(req)?;
-    // With a planted duplicate, ours cannot be told apart: end every candidate (a few at
-    // most), so that "Sign out" works whatever else the domain's cookies hold. Only a record
+    // With a planted duplicate, ours cannot be told apart: end every candidate (see
+    // `session_candidates`), so that "Sign out" works whatever else the domain's cookies hold. Only a record
     // its cookie opens is deleted: made-up cookies must not spend KV deletes (billed as
     // writes; 1,000 a day on the Free plan, and sign-in needs them), only reads.
     let sessions = ctx.sessions()?;

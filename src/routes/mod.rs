@@ -119,18 +119,24 @@ impl Route {
         }
     }
 
-    /// The methods a route answers: its own, and `HEAD` where a `GET` changes nothing that
-    /// matters (uptime checks use it). Never on `/login` or the callback: a `HEAD` there
-    /// would start a login or spend one.
+    /// Whether `HEAD` is answered as `GET`: where a `GET` changes nothing that matters
+    /// (uptime checks use it). Never on `/login` or the callback: a `HEAD` there would start
+    /// a login or spend one.
+    fn answers_head(self) -> bool {
+        matches!(self, Self::Home | Self::Jwks | Self::Stylesheet)
+    }
+
+    /// The `Allow` header of a 405.
     fn allowed(self) -> &'static str {
-        match self {
-            Self::Home | Self::Jwks | Self::Stylesheet => "GET, HEAD",
-            _ => self.method(),
+        if self.answers_head() {
+            "GET, HEAD"
+        } else {
+            self.method()
         }
     }
 
     fn accepts(self, method: &str) -> bool {
-        method == self.method() || (method == "HEAD" && self.allowed().ends_with("HEAD"))
+        method == self.method() || (method == "HEAD" && self.answers_head())
     }
 }
 

@@ -82,9 +82,7 @@ async fn keep_renewed_tokens<K: KeyValueStore>(
     base: &SessionRecord,
     record: SessionRecord,
 ) {
-    let renewed = record.tokens.access_token != base.tokens.access_token
-        || record.tokens.refresh_token != base.tokens.refresh_token;
-    if renewed {
+    if record.tokens != base.tokens {
         let mut kept = base.clone();
         kept.tokens = record.tokens;
         kept.id_token_claims = record.id_token_claims;
