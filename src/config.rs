@@ -15,7 +15,7 @@ pub enum GatewayConfig {}
 /// The name of the service binding that can stand in for `UPSTREAM_URL`.
 pub const UPSTREAM_BINDING: &str = "UPSTREAM";
 use crate::oidc::client::{Client, TokenAuth};
-use crate::oidc::http_url::HttpUrl;
+use crate::oidc::http_url::{is_loopback, HttpUrl};
 use crate::oidc::json::Value;
 use crate::session::record::SessionPolicy;
 
@@ -255,7 +255,7 @@ pub(crate) fn endpoint(
 ) -> Result<HttpUrl, ConfigError> {
     let raw = optional(settings, name).unwrap_or_else(|| default.to_owned());
     let url = HttpUrl::parse(&raw).map_err(|problem| ConfigError::new(name, problem.describe()))?;
-    if url.as_str().starts_with("https://") || is_loopback(&url) {
+    if url.is_https() || is_loopback(url.as_url()) {
         Ok(url)
     } else {
         Err(ConfigError::new(
@@ -300,10 +300,6 @@ fn logout_url(settings: &dyn Settings) -> Result<Option<HttpUrl>, ConfigError> {
         return Ok(None);
     }
     endpoint(settings, "WEBEX_LOGOUT_URL", "").map(Some)
-}
-
-fn is_loopback(url: &HttpUrl) -> bool {
-    matches!(url.host(), "localhost" | "127.0.0.1" | "[::1]")
 }
 
 fn issuers(settings: &dyn Settings) -> Result<Vec<String>, ConfigError> {

@@ -1,6 +1,8 @@
 //! The Worker's view of an HTTP exchange, independent of the `worker` crate so that every
 //! route can be tested natively: [`Incoming`] in, [`Reply`] out.
 
+use url::Url;
+
 /// What the routes need of a request.
 #[derive(Debug, Clone, Default)]
 pub struct Incoming {
@@ -38,6 +40,15 @@ impl Incoming {
                 .as_deref()
                 .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/html")),
         }
+    }
+
+    /// This request's path and query at `origin`: where it goes when passed on to the
+    /// upstream, or sent to https. The path is kept as it is (`//x` stays a path).
+    pub fn target_at(&self, origin: &Url) -> String {
+        let mut url = origin.clone();
+        url.set_path(&self.path);
+        url.set_query(Some(self.query.as_str()).filter(|q| !q.is_empty()));
+        url.into()
     }
 }
 
@@ -216,29 +227,14 @@ fn security_headers() -> [(&'static str, String); 4] {
 }
 
 /// Splits the absolute URL the runtime gives a request into origin, path and raw query
-/// (without `?`), dropping any fragment. The runtime has already parsed and normalised it, so
-/// this is a split, not a URL parser; anything not shaped `scheme://authority...` is refused.
-pub fn split_request_url(url: &str) -> Option<(&str, &str, &str)> {
-    let url = url.split('#').next().unwrap_or_default();
-    let scheme_end = url.find("://")?;
-    let scheme_ok = |b: u8| b.is_ascii_alphanumeric() || b"+-.".contains(&b);
-    if scheme_end == 0 || !url[..scheme_end].bytes().all(scheme_ok) {
-        return None;
-    }
-    let host_start = scheme_end + 3;
-    let host_end = url[host_start..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| host_start + i);
-    if host_end == host_start {
-        return None;
-    }
-    let (path, query) = url[host_end..]
-        .split_once('?')
-        .unwrap_or((&url[host_end..], ""));
+/// (without `?`), dropping any fragment; anything without a host is refused.
+pub fn split_request_url(raw: &str) -> Option<(String, String, String)> {
+    let url = Url::parse(raw).ok()?;
+    url.host()?;
     Some((
-        &url[..host_end],
-        if path.is_empty() { "/" } else { path },
-        query,
+        url.origin().ascii_serialization(),
+        url.path().to_owned(),
+        url.query().unwrap_or_default().to_owned(),
     ))
 }
 
@@ -269,25 +265,35 @@ mod tests {
     }
 
     #[test]
-    fn request_urls_split_like_the_url_crate() {
-        for raw in [
-            "http://localhost:8787/",
-            "http://localhost:8787/oauth?code=a%20b&state=x",
-            "https://login.example.com/login?return_to=%2Fme#frag",
-            "https://login.example.com",
-            "https://login.example.com?x=1",
-            "http://127.0.0.1:8801/a/b/?",
+    fn request_urls_split_into_origin_path_and_query() {
+        for (raw, expected) in [
+            ("http://localhost:8787/", ("http://localhost:8787", "/", "")),
+            (
+                "http://localhost:8787/oauth?code=a%20b&state=x",
+                ("http://localhost:8787", "/oauth", "code=a%20b&state=x"),
+            ),
+            (
+                "https://login.example.com/login?return_to=%2Fme#frag",
+                ("https://login.example.com", "/login", "return_to=%2Fme"),
+            ),
+            (
+                "https://login.example.com",
+                ("https://login.example.com", "/", ""),
+            ),
+            (
+                "https://login.example.com?x=1",
+                ("https://login.example.com", "/", "x=1"),
+            ),
+            (
+                "http://127.0.0.1:8801/a/b/?",
+                ("http://127.0.0.1:8801", "/a/b/", ""),
+            ),
         ] {
-            let parsed = url::Url::parse(raw).unwrap();
-            let expected = (
-                parsed.origin().ascii_serialization(),
-                parsed.path().to_owned(),
-                parsed.query().unwrap_or_default().to_owned(),
-            );
             let (origin, path, query) = split_request_url(raw).unwrap();
             assert_eq!(
-                (origin.to_owned(), path.to_owned(), query.to_owned()),
-                expected
+                (origin.as_str(), path.as_str(), query.as_str()),
+                expected,
+                "{raw}"
             );
         }
         for junk in [
@@ -295,7 +301,8 @@ mod tests {
             "/oauth?x",
             "localhost/oauth",
             "://host/",
-            "http:///path",
+            "http://",
+            "mailto:someone@example.com",
             "ht tp://x/",
         ] {
             assert_eq!(split_request_url(junk), None, "{junk}");

@@ -8,6 +8,8 @@ use crate::http::Incoming;
 use crate::pending_login::LOGIN_COOKIE;
 use crate::platform::ForwardPlan;
 use crate::session::ticket::SESSION_COOKIE;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use url::Url;
 
 /// Identity headers a client must never be able to set: they are removed from every forwarded
 /// request (public paths included) and set only by the gateway.
@@ -70,15 +72,9 @@ pub fn cookies_for_origin(header: &str) -> Option<String> {
 /// (UTF-8 beyond ASCII, control characters) and `%` percent-encoded. Names from Webex are
 /// Unicode; a header cannot carry that raw (the assertion carries it as it is).
 pub fn header_safe(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if (b' '..=b'~').contains(&byte) && byte != b'%' {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    /// Besides these, every byte beyond ASCII is encoded.
+    const ENCODED: &AsciiSet = &CONTROLS.add(b'%');
+    utf8_percent_encode(text, ENCODED).to_string()
 }
 
 /// The identity the gateway vouches for, as headers: for the forwarded request and for a
@@ -106,13 +102,18 @@ pub fn plan(
     via_binding: bool,
     identity: Option<(&Identity, String)>,
 ) -> ForwardPlan {
-    let (scheme, host) = req
-        .origin
-        .split_once("://")
-        .unwrap_or(("https", &req.origin));
+    let own = Url::parse(&req.origin).ok();
     let mut set_headers: Vec<(&'static str, String)> = vec![
-        ("X-Forwarded-Host", host.to_owned()),
-        ("X-Forwarded-Proto", scheme.to_owned()),
+        (
+            "X-Forwarded-Host",
+            own.as_ref()
+                .map_or(req.origin.as_str(), Url::authority)
+                .to_owned(),
+        ),
+        (
+            "X-Forwarded-Proto",
+            own.as_ref().map_or("https", Url::scheme).to_owned(),
+        ),
     ];
     if let Some(ip) = &req.client_ip {
         // Both of the usual spellings, since a client's own are dropped.

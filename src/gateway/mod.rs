@@ -122,7 +122,7 @@ fn sign_in_first(req: &Incoming, base: &str, navigation: bool) -> Reply {
             back.push('?');
             back.push_str(&req.query);
         }
-        let query = crate::oidc::form::Form::new()
+        let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("return_to", &back)
             .finish();
         return Reply::redirect(&format!("{login}?{query}"))
@@ -190,14 +190,16 @@ async fn forward<P: Platform>(
     identity: Option<(&Identity, String)>,
 ) -> Reply {
     let public = identity.is_none();
-    let (origin, via_binding) = match &gateway.upstream {
-        UpstreamTarget::Url(url) => (url.origin(), false),
-        UpstreamTarget::Binding => (req.origin.as_str(), true),
-    };
-    let query = if req.query.is_empty() { "" } else { "?" };
-    let url = format!("{origin}{}{query}{}", req.path, req.query);
-    let plan = forward::plan(req, url, via_binding, identity);
     let base = gateway.auth_prefix.as_str();
+    let (origin, via_binding) = match &gateway.upstream {
+        UpstreamTarget::Url(url) => (Ok(url.as_url().clone()), false),
+        UpstreamTarget::Binding => (url::Url::parse(&req.origin), true),
+    };
+    // This Worker's own origin always parses: the runtime serialised it.
+    let Ok(origin) = origin else {
+        return error_reply(&AppError::UpstreamUnreachable, base);
+    };
+    let plan = forward::plan(req, req.target_at(&origin), via_binding, identity);
     match ctx.upstream.forward(plan).await {
         Ok(answer) => Reply::forwarded(answer.status).with_reason(if public {
             reason::FORWARDED_PUBLIC

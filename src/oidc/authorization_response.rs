@@ -173,7 +173,7 @@ pub fn check_issuer_matches(
 
 fn collect(query: &str) -> Result<Params, CallbackError> {
     let mut params = Params::default();
-    for (name, value) in super::form::parse(query) {
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let (slot, label, limit) = match name.as_ref() {
             "state" => (&mut params.state, "state", MAX_PARAM_BYTES),
             "code" => (&mut params.code, "code", MAX_PARAM_BYTES),

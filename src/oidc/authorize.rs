@@ -58,6 +58,24 @@ mod tests {
     }
 
     #[test]
+    fn is_exactly_this_url() {
+        let url = authorize_url(
+            &Client::example(),
+            &State::from_untrusted("st&te=1"),
+            &Nonce::from_untrusted("n0nce"),
+            &PkceVerifier::from_untrusted("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        );
+        assert_eq!(
+            url,
+            "https://webexapis.com/v1/authorize?response_type=code&client_id=client-1\
+             &redirect_uri=https%3A%2F%2Flogin.example.com%2Foauth&scope=openid+email+profile\
+             &state=st%26te%3D1&nonce=n0nce\
+             &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+             &code_challenge_method=S256"
+        );
+    }
+
+    #[test]
     fn keeps_existing_query_of_a_custom_authorize_url() {
         let config = Client {
             authorize_url: HttpUrl::parse("https://idp.example/auth?tenant=a").unwrap(),

@@ -5,7 +5,6 @@ pub mod authorization_response;
 pub mod authorize;
 pub mod client;
 pub mod es256;
-pub mod form;
 pub mod http_url;
 pub mod id_token;
 pub mod json;

@@ -1,8 +1,8 @@
 //! The token request (RFC 6749 §4.1.3, RFC 7636 §4.5) and its response (§5.1, §5.2).
 
-use super::form::{self, Form};
 use super::json::{Object, Value};
 use base64ct::{Base64, Encoding};
+use url::form_urlencoded::{byte_serialize, Serializer};
 
 use super::authorization_response::AuthorizationCode;
 use super::client::{Client, TokenAuth};
@@ -61,7 +61,7 @@ pub fn code_request(
     code: &AuthorizationCode,
     verifier: &PkceVerifier,
 ) -> OutboundRequest {
-    let mut form = Form::new();
+    let mut form = Serializer::new(String::new());
     form.append_pair("grant_type", "authorization_code")
         .append_pair("code", code.secret())
         .append_pair("redirect_uri", config.redirect_uri.as_str())
@@ -71,13 +71,13 @@ pub fn code_request(
 
 /// The refresh-token grant (RFC 6749 §6), with the same client authentication.
 pub fn refresh_request(config: &Client, refresh_token: &RefreshToken) -> OutboundRequest {
-    let mut form = Form::new();
+    let mut form = Serializer::new(String::new());
     form.append_pair("grant_type", "refresh_token")
         .append_pair("refresh_token", refresh_token.secret());
     finish_request(config, form)
 }
 
-fn finish_request(config: &Client, mut form: Form) -> OutboundRequest {
+fn finish_request(config: &Client, mut form: Serializer<'static, String>) -> OutboundRequest {
     let mut headers = vec![
         (
             "Content-Type",
@@ -102,7 +102,7 @@ fn finish_request(config: &Client, mut form: Form) -> OutboundRequest {
 
 /// RFC 6749 §2.3.1: id and secret are form-encoded before being joined and base64-encoded.
 fn basic_auth(config: &Client) -> String {
-    let encode = form::encode;
+    let encode = |text: &str| byte_serialize(text.as_bytes()).collect::<String>();
     let pair = format!(
         "{}:{}",
         encode(&config.client_id),
@@ -277,6 +277,14 @@ mod tests {
             "https://login.example.com/oauth".into()
         )));
         assert!(!form.iter().any(|(k, _)| k == "client_secret"));
+        assert_eq!(
+            request.body.as_deref(),
+            Some(
+                "grant_type=authorization_code&code=the-code\
+                 &redirect_uri=https%3A%2F%2Flogin.example.com%2Foauth&code_verifier=verif"
+            ),
+            "the exact body sent"
+        );
         let auth = request
             .headers
             .iter()
@@ -299,6 +307,11 @@ mod tests {
         let form = form(&request);
         assert!(form.contains(&("client_id".into(), "client-1".into())));
         assert!(form.contains(&("client_secret".into(), "s3cr:et&".into())));
+        assert!(request
+            .body
+            .as_deref()
+            .unwrap()
+            .ends_with("&code_verifier=v&client_id=client-1&client_secret=s3cr%3Aet%26"));
         assert!(!request.headers.iter().any(|(k, _)| *k == "Authorization"));
     }
 

@@ -47,7 +47,8 @@ fn session_gone(req: &Incoming, base: &str) -> Reply {
 }
 
 fn signed_out(req: &Incoming, base: &str) -> Reply {
-    let just_left = crate::oidc::form::parse(&req.query).any(|(k, _)| k == "signed_out");
+    let just_left =
+        url::form_urlencoded::parse(req.query.as_bytes()).any(|(k, _)| k == "signed_out");
     Reply::html(200, pages::login(base, just_left))
         .no_store()
         .with_reason(reason::SIGNED_OUT)

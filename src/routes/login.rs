@@ -8,6 +8,7 @@ use crate::oidc::secrets::{Nonce, PkceVerifier, State};
 use crate::pending_login::{self, LoginRecord, PendingLogins, LOGIN_TTL_SECS};
 use crate::platform::{Platform, RateLimit};
 use crate::reason;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 const MAX_RETURN_TO_BYTES: usize = 2048;
 
@@ -71,7 +72,7 @@ pub fn client_key(ip: &str) -> String {
 }
 
 fn requested_return_to(query: &str) -> Option<String> {
-    crate::oidc::form::parse(query)
+    url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "return_to")
         .map(|(_, v)| v.into_owned())
 }
@@ -94,16 +95,21 @@ pub fn safe_return_to(requested: Option<&str>) -> String {
     if !plausible {
         return "/".to_owned();
     }
-    let mut out = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        if byte.is_ascii_graphic() && !b"\"<>^`{|}".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(path, NOT_PLAIN).to_string()
 }
+
+/// Printable ASCII a return path may carry as it is: everything else (and every byte beyond
+/// ASCII) is percent-encoded. Controls and spaces never get this far.
+const NOT_PLAIN: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
 
 #[cfg(test)]
 mod tests {

@@ -12,12 +12,14 @@ mod refresh;
 use crate::config::{GatewayConfig, RequestConfig};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
+use crate::oidc::http_url::is_loopback;
 use crate::pages;
 use crate::platform::{Crypto, Platform, RateLimiter, Timer};
 use crate::provider_api::{KeyCache, Provider};
 use crate::reason;
 use crate::session::ticket::SessionStore;
 pub use in_flight::InFlightRefreshes;
+use url::Url;
 
 /// What a route may use: the platform's bindings, the isolate's caches, this request's
 /// settings (loaded once) and the time.
@@ -237,21 +239,17 @@ async fn gateway_route<P: Platform>(
 /// Plain `http://` is served only on this machine (`wrangler dev`). Anywhere else the same URL
 /// on `https://` (default port) answers instead: 308, so that a POST stays a POST.
 fn https_redirect(req: &Incoming) -> Option<Reply> {
-    let authority = req.origin.strip_prefix("http://")?;
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.contains(']') => host,
-        _ => authority,
-    };
-    if matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+    let mut origin = Url::parse(&req.origin).ok()?;
+    if origin.scheme() != "http" || is_loopback(&origin) {
         return None;
     }
-    let query = if req.query.is_empty() { "" } else { "?" };
-    let location = format!("https://{host}{}{query}{}", req.path, req.query);
+    // The same host on https's default port, without any credentials.
+    origin.set_scheme("https").ok()?;
+    origin.set_port(None).ok()?;
+    origin.set_username("").ok()?;
+    origin.set_password(None).ok()?;
     Some(
-        Reply::redirect(&location)
+        Reply::redirect(&req.target_at(&origin))
             .with_status(308)
             .with_reason(reason::HTTPS_REDIRECT),
     )
