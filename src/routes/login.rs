@@ -9,6 +9,7 @@ use crate::pending_login::{self, LoginRecord, PendingLogins, LOGIN_TTL_SECS};
 use crate::platform::{Platform, RateLimit};
 use crate::reason;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use std::net::Ipv6Addr;
 
 const MAX_RETURN_TO_BYTES: usize = 2048;
 
@@ -44,31 +45,14 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
 /// /64 prefix, because one subscriber usually holds a whole /64 and could otherwise switch
 /// address at every request. The address comes from Cloudflare, so it is well-formed.
 pub fn client_key(ip: &str) -> String {
-    if !ip.contains(':') || ip.contains('.') {
-        return ip.to_owned();
-    }
-    let (head, tail) = ip.split_once("::").unwrap_or((ip, ""));
-    let count = |part: &str| part.split(':').filter(|g| !g.is_empty()).count();
-    let zeros = 8usize.saturating_sub(count(head) + count(tail));
-    let mut key = String::new();
-    let mut taken = 0;
-    let mut take = |group: &str| {
-        if taken < 4 {
-            let group = group.trim_start_matches('0');
-            key.push_str(if group.is_empty() { "0" } else { group });
-            key.push(':');
-            taken += 1;
+    match ip.parse::<Ipv6Addr>() {
+        // An IPv4 address in IPv6 form (`::ffff:192.0.2.1`) counts as that one address.
+        Ok(v6) if !ip.contains('.') => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
         }
-    };
-    head.split(':')
-        .filter(|g| !g.is_empty())
-        .for_each(&mut take);
-    (0..zeros).for_each(|_| take("0"));
-    tail.split(':')
-        .filter(|g| !g.is_empty())
-        .for_each(&mut take);
-    key.make_ascii_lowercase();
-    key + ":/64"
+        _ => ip.to_owned(),
+    }
 }
 
 fn requested_return_to(query: &str) -> Option<String> {
