@@ -41,41 +41,15 @@ fn cell(name: &str, value: &Value) -> Markup {
 /// Instants shown as dates: 0000-01-01 00:00:00 to 9999-12-31 23:59:59 UTC (four-digit years).
 const SHOWN_SECS: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
 
-/// `2026-11-28 09:30:00 UTC`, or the raw number outside years 0000..=9999.
-///
-/// Hand-written rather than chrono's formatter, which costs ~10 KB of wasm for one format.
+/// `2026-11-28 09:30:00 UTC`, or the raw number outside years 0000..=9999 (where chrono
+/// would write a sign and more digits).
 pub fn utc(secs: i64) -> String {
-    if !SHOWN_SECS.contains(&secs) {
-        return secs.to_string();
+    match chrono::DateTime::from_timestamp(secs, 0) {
+        Some(time) if SHOWN_SECS.contains(&secs) => {
+            time.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        }
+        _ => secs.to_string(),
     }
-    let (days, secs_of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        secs_of_day / 3600,
-        secs_of_day % 3600 / 60,
-        secs_of_day % 60
-    )
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01, by Howard
-/// Hinnant's `civil_from_days`: 400-year eras of 146097 days, years starting in March.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153; // 0 = March
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -103,33 +77,34 @@ mod tests {
     }
 
     #[test]
-    fn dates_match_chrono_across_the_shown_range() {
-        let check = |secs: i64| {
-            let expected = chrono::DateTime::from_timestamp(secs, 0)
-                .unwrap()
-                .format("%Y-%m-%d %H:%M:%S UTC")
-                .to_string();
-            assert_eq!(utc(secs), expected, "{secs}");
-        };
-        // Every day boundary near leap years and century rules, then a sweep of the range.
-        for secs in [
-            0,
-            59,
-            86_399,
-            86_400,
-            951_782_400,
-            951_868_800,
-            4_107_542_400,
-            4_107_628_800,
+    fn dates_are_exact_across_the_shown_range() {
+        // Day boundaries, leap years and the century rules, and both ends of the range.
+        for (secs, date) in [
+            (0, "1970-01-01 00:00:00 UTC"),
+            (59, "1970-01-01 00:00:59 UTC"),
+            (86_399, "1970-01-01 23:59:59 UTC"),
+            (86_400, "1970-01-02 00:00:00 UTC"),
+            (951_782_400, "2000-02-29 00:00:00 UTC"),
+            (951_868_800, "2000-03-01 00:00:00 UTC"),
+            (4_107_456_000, "2100-02-28 00:00:00 UTC"),
+            (4_107_542_400, "2100-03-01 00:00:00 UTC"),
+            (4_107_628_800, "2100-03-02 00:00:00 UTC"),
+            (1_795_858_200, "2026-11-28 09:30:00 UTC"),
+            (*SHOWN_SECS.start(), "0000-01-01 00:00:00 UTC"),
+            (*SHOWN_SECS.end(), "9999-12-31 23:59:59 UTC"),
         ] {
-            check(secs);
+            assert_eq!(utc(secs), date, "{secs}");
         }
+        // Four-digit years, no sign, the same shape everywhere in between.
         for secs in SHOWN_SECS.step_by(7_777_777) {
-            check(secs);
-            check(secs + 86_399);
+            for shown in [utc(secs), utc(secs + 86_399)] {
+                assert_eq!(shown.len(), 23, "{shown}");
+                assert!(
+                    shown.ends_with(" UTC") && shown.as_bytes()[4] == b'-',
+                    "{shown}"
+                );
+            }
         }
-        check(*SHOWN_SECS.start());
-        check(*SHOWN_SECS.end());
         assert_eq!(
             utc(SHOWN_SECS.end() + 1),
             (SHOWN_SECS.end() + 1).to_string()
