@@ -228,6 +228,34 @@ mod tests {
         haystack.windows(needle.len()).any(|w| w == needle)
     }
 
+    /// A login record sealed by the release whose JSON module was hand-written, under a
+    /// fixed key: a login started before an upgrade completes after it.
+    #[test]
+    fn a_login_sealed_by_the_earlier_release_still_opens() {
+        const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+        const SEALED: &str = "7Ja430iXIxe5VV0eMTjSSu1Ynvtip0w9FCth0r0GmQU1wyX6YX-NeW8Z1kXng9zHJEDvIhBFIdJTiNGQN-g2Yze4EbrjRdJqAnhbJQ6nvMO7blgOB0qTRbWwgL5pK4L6GGFdeY5x03NbzTC_jVBOy9GKfM_sWQKwqqWM-pu5EcKeRGTpEJh08OqCJllbJaXHx-NkA-Rzeab7ZnuRGzaJb7sz";
+        const PLAINTEXT: &str = r#"{"created_at":1000,"nonce":"n-0S6_WzA2Mj","return_to":"/deep/link?x=1","v":2,"verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"}"#;
+        let key = SealKey::from_cookie(KEY).unwrap();
+        let plaintext = block_on(crate::seal::open(&RustCrypto, &key, "login:k", SEALED)).unwrap();
+        assert_eq!(String::from_utf8(plaintext).unwrap(), PLAINTEXT);
+        let opened = open_login(&key, "login:k", SEALED).unwrap();
+        assert_eq!(
+            (
+                opened.nonce.secret(),
+                opened.verifier.secret(),
+                opened.return_to.as_str(),
+                opened.created_at
+            ),
+            (
+                "n-0S6_WzA2Mj",
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+                "/deep/link?x=1",
+                1000
+            )
+        );
+        assert!(open_session(&key, "login:k", SEALED).is_none());
+    }
+
     #[test]
     fn login_record_round_trips_and_expires() {
         let key = SealKey::generate().unwrap();

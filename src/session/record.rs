@@ -311,6 +311,29 @@ pub(crate) mod tests {
         assert_eq!(open_session(&key, "session:k", &sealed), None);
     }
 
+    /// A record sealed by the release whose JSON module was hand-written (members written
+    /// one by one, sorted by name), under a fixed key: it opens to the same session.
+    #[test]
+    fn a_session_sealed_by_the_earlier_release_still_opens() {
+        const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+        const SEALED: &str = "j1_AvSMJKHgDkpn-6nhq1JMH_DzFfti_i-eGGT9_lLqVBdybjXwEO7Nfa7KNYXnliTXnARoz6PbCX17dLmME7DPntA011gUqz1aIxK-MEmNEqDbIS_0LuETPYcB0P5mZTCgSv8KuIdCNzyUOD54E2HgTbSdSnde3tikPb6izQCcnTNmRj0KH7j16We2M5e5X1mVSHdpSReRpzUPEol1bYyVY0svYgzbXbdo3bjdigVd0P3CoBZSEr67qdVOyk2Yw_gLKW5-6n_Z3ueeSYqnheBHl1n1JMFVqqfNQU5EHt0I2PAtYVbX2JGIgPjGJXrt_7ioncOys2BHvP-BqeawoCGP9lCtY2eBYrlFBt-6VcAF7fkzjuIB7fbrHiFY2HstkVNB9aytRR9MZVcYGCnpPkQWpQQ2F5yMahKTdSzOLl4GvwxPXCp-37wQJ9CfUHtSDbglE4mciE6C9r4ui5o6XSpUmxLiSmgwFAjgDrqTJowBwJV4ZMo2p1G8B_3QAgQJ-8A";
+        const PLAINTEXT: &str = r#"{"created_at":1000,"expires_at":29800,"id_token_claims":{"address":{"locality":"Zoë"},"amr":["pwd"],"email":"ada@example.com","exp":4600,"iat":1000,"sub":"u"},"last_seen_at":1000,"org_id":"org-1","subject":"u","tokens":{"access_expires_at":null,"access_token":"AT-secret","refresh_token":"RT-secret"},"userinfo":{"email":"ada@example.com","sub":"u"},"v":2}"#;
+        let key = SealKey::from_cookie(KEY).unwrap();
+        let opened = block_on(crate::seal::open(&RustCrypto, &key, "session:k", SEALED)).unwrap();
+        assert_eq!(String::from_utf8(opened).unwrap(), PLAINTEXT);
+
+        let mut expected = record(1000);
+        expected.org_id = Some("org-1".into());
+        expected.tokens.access_expires_at = None;
+        expected.id_token_claims = json!({"sub": "u", "email": "ada@example.com", "exp": 4600,
+            "iat": 1000, "amr": ["pwd"], "address": {"locality": "Zoë"}})
+        .as_object()
+        .unwrap()
+        .clone();
+        assert_eq!(open_session(&key, "session:k", SEALED), Some(expected));
+        assert_eq!(open_session(&key, "session:other", SEALED), None);
+    }
+
     #[test]
     fn sealed_session_round_trips_and_reveals_nothing() {
         let key = SealKey::generate().unwrap();
