@@ -5,7 +5,8 @@
 //! and a KV dump reveals neither the verifier nor the nonce.
 
 use crate::cookies::{clear, find, set, Found};
-use crate::oidc::json::{object, Object};
+use serde::{Deserialize, Serialize};
+
 use crate::oidc::secrets::{sha256_b64url, Nonce, PkceVerifier, State};
 use crate::platform::{Crypto, KeyValueStore};
 use crate::seal::{open_record, seal_record, Record, SealError, SealKey};
@@ -47,7 +48,9 @@ impl From<SealError> for PendingLoginError {
     }
 }
 
-/// What the callback needs to finish the login that `/login` started.
+/// What the callback needs to finish the login that `/login` started. Stored (see
+/// [`Record`]) as a JSON object of these fields by name.
+#[derive(Serialize, Deserialize)]
 pub struct LoginRecord {
     pub nonce: Nonce,
     pub verifier: PkceVerifier,
@@ -72,26 +75,7 @@ impl LoginRecord {
     }
 }
 
-impl Record for LoginRecord {
-    fn to_members(&self) -> Object {
-        object([
-            ("nonce", self.nonce.secret().into()),
-            ("verifier", self.verifier.secret().into()),
-            ("return_to", self.return_to.as_str().into()),
-            ("created_at", self.created_at.into()),
-        ])
-    }
-
-    fn from_members(members: &Object) -> Option<Self> {
-        let text = |name: &str| members.get(name)?.as_str();
-        Some(Self {
-            nonce: Nonce::from_untrusted(text("nonce")?),
-            verifier: PkceVerifier::from_untrusted(text("verifier")?),
-            return_to: text("return_to")?.to_owned(),
-            created_at: members.get("created_at")?.as_i64()?,
-        })
-    }
-}
+impl Record for LoginRecord {}
 
 /// The `__Host-webex-login` cookie: the record keys of the logins this browser has in
 /// progress, newest first. One cookie for all tabs, so two logins started side by side both
