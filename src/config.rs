@@ -16,8 +16,8 @@ pub enum GatewayConfig {}
 pub const UPSTREAM_BINDING: &str = "UPSTREAM";
 use crate::oidc::client::{Client, TokenAuth};
 use crate::oidc::http_url::{is_loopback, HttpUrl};
-use crate::oidc::json::Value;
 use crate::session::record::SessionPolicy;
+use serde_json::Value;
 
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://webexapis.com/v1/authorize";
 pub const DEFAULT_TOKEN_URL: &str = "https://webexapis.com/v1/access_token";
@@ -39,12 +39,12 @@ pub const DEFAULT_ISSUERS: &[&str] = &[
 
 /// Where the settings come from: Worker vars/secrets in production, a map in tests.
 /// The text a var stands for when wrangler hands it over as JSON (a TOML number, boolean,
-/// array or table): a number as written (`3600`; a fraction stays one, and a setting that
+/// array or table): a number as JSON writes it (`3600`; a fraction stays one, and a setting that
 /// takes whole seconds refuses it by name), `true`/`false`, an array of strings joined with
 /// commas as the list settings are written, anything else as its JSON text.
 pub fn setting_text(json: &str) -> String {
-    match crate::oidc::json::parse(json.as_bytes()) {
-        Ok(Value::Number(number)) => number.as_str().to_owned(),
+    match serde_json::from_str(json) {
+        Ok(Value::Number(number)) => number.to_string(),
         Ok(Value::Bool(flag)) => flag.to_string(),
         Ok(Value::Array(items)) if items.iter().all(|item| item.as_str().is_some()) => {
             let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();

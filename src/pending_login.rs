@@ -5,7 +5,8 @@
 //! and a KV dump reveals neither the verifier nor the nonce.
 
 use crate::cookies::{clear, find, set, Found};
-use crate::oidc::json::{object, Object};
+use serde::{Deserialize, Serialize};
+
 use crate::oidc::secrets::{sha256_b64url, Nonce, PkceVerifier, State};
 use crate::platform::{Crypto, KeyValueStore};
 use crate::seal::{open_record, seal_record, Record, SealError, SealKey};
@@ -47,7 +48,9 @@ impl From<SealError> for PendingLoginError {
     }
 }
 
-/// What the callback needs to finish the login that `/login` started.
+/// What the callback needs to finish the login that `/login` started. Stored (see
+/// [`Record`]) as a JSON object of these fields by name.
+#[derive(Serialize, Deserialize)]
 pub struct LoginRecord {
     pub nonce: Nonce,
     pub verifier: PkceVerifier,
@@ -72,26 +75,7 @@ impl LoginRecord {
     }
 }
 
-impl Record for LoginRecord {
-    fn to_members(&self) -> Object {
-        object([
-            ("nonce", self.nonce.secret().into()),
-            ("verifier", self.verifier.secret().into()),
-            ("return_to", self.return_to.as_str().into()),
-            ("created_at", self.created_at.into()),
-        ])
-    }
-
-    fn from_members(members: &Object) -> Option<Self> {
-        let text = |name: &str| members.get(name)?.as_str();
-        Some(Self {
-            nonce: Nonce::from_untrusted(text("nonce")?),
-            verifier: PkceVerifier::from_untrusted(text("verifier")?),
-            return_to: text("return_to")?.to_owned(),
-            created_at: members.get("created_at")?.as_i64()?,
-        })
-    }
-}
+impl Record for LoginRecord {}
 
 /// The `__Host-webex-login` cookie: the record keys of the logins this browser has in
 /// progress, newest first. One cookie for all tabs, so two logins started side by side both
@@ -226,6 +210,34 @@ mod tests {
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// A login record sealed by the release whose JSON module was hand-written, under a
+    /// fixed key: a login started before an upgrade completes after it.
+    #[test]
+    fn a_login_sealed_by_the_earlier_release_still_opens() {
+        const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+        const SEALED: &str = "7Ja430iXIxe5VV0eMTjSSu1Ynvtip0w9FCth0r0GmQU1wyX6YX-NeW8Z1kXng9zHJEDvIhBFIdJTiNGQN-g2Yze4EbrjRdJqAnhbJQ6nvMO7blgOB0qTRbWwgL5pK4L6GGFdeY5x03NbzTC_jVBOy9GKfM_sWQKwqqWM-pu5EcKeRGTpEJh08OqCJllbJaXHx-NkA-Rzeab7ZnuRGzaJb7sz";
+        const PLAINTEXT: &str = r#"{"created_at":1000,"nonce":"n-0S6_WzA2Mj","return_to":"/deep/link?x=1","v":2,"verifier":"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"}"#;
+        let key = SealKey::from_cookie(KEY).unwrap();
+        let plaintext = block_on(crate::seal::open(&RustCrypto, &key, "login:k", SEALED)).unwrap();
+        assert_eq!(String::from_utf8(plaintext).unwrap(), PLAINTEXT);
+        let opened = open_login(&key, "login:k", SEALED).unwrap();
+        assert_eq!(
+            (
+                opened.nonce.secret(),
+                opened.verifier.secret(),
+                opened.return_to.as_str(),
+                opened.created_at
+            ),
+            (
+                "n-0S6_WzA2Mj",
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+                "/deep/link?x=1",
+                1000
+            )
+        );
+        assert!(open_session(&key, "login:k", SEALED).is_none());
     }
 
     #[test]

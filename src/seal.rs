@@ -4,7 +4,10 @@
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 
-use crate::oidc::json::{self, Object, Value};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::oidc::json;
+use crate::oidc::secrets::{AccessToken, Nonce, PkceVerifier, RefreshToken};
 use crate::platform::Crypto;
 
 const NONCE_LEN: usize = 12;
@@ -81,13 +84,23 @@ pub async fn open(crypto: &dyn Crypto, key: &SealKey, aad: &str, sealed: &str) -
 /// version are refused, not misread.
 pub const RECORD_VERSION: u8 = 2;
 
-/// A record kept sealed in KV, as a JSON object. [`seal_record`] adds its format version
-/// (`"v"`) and [`open_record`] refuses any other version before the record is read.
-pub trait Record: Sized {
-    /// The record's members (without `"v"`).
-    fn to_members(&self) -> Object;
-    /// The record, or `None` if a member is missing or of the wrong type.
-    fn from_members(members: &Object) -> Option<Self>;
+/// A record kept sealed in KV, as a JSON object of its fields. [`seal_record`] adds its
+/// format version (`"v"`) and [`open_record`] refuses any other version before the record is
+/// read.
+pub trait Record: Serialize + DeserializeOwned {}
+
+/// A record with its format version, as written.
+#[derive(Serialize)]
+struct Versioned<'a, T> {
+    v: u8,
+    #[serde(flatten)]
+    record: &'a T,
+}
+
+/// The format version, read before the rest of the record.
+#[derive(Deserialize)]
+struct Version {
+    v: i64,
 }
 
 /// Serialises and seals a record for KV under its KV key.
@@ -97,9 +110,11 @@ pub async fn seal_record<T: Record>(
     kv_key: &str,
     record: &T,
 ) -> Result<String, SealError> {
-    let mut members = record.to_members();
-    members.insert("v".to_owned(), u64::from(RECORD_VERSION).into());
-    seal_json(crypto, key, kv_key, &Value::Object(members)).await
+    let versioned = Versioned {
+        v: RECORD_VERSION,
+        record,
+    };
+    seal_json(crypto, key, kv_key, &versioned).await
 }
 
 /// Seals any JSON document (a record is one).
@@ -107,14 +122,17 @@ pub async fn seal_json(
     crypto: &dyn Crypto,
     key: &SealKey,
     kv_key: &str,
-    document: &Value,
+    document: &impl Serialize,
 ) -> Result<String, SealError> {
-    seal(crypto, key, kv_key, document.to_json().as_bytes()).await
+    // Records are plain structs with string keys: serialising them cannot fail, and an empty
+    // plaintext would not open as a record anyway.
+    let plaintext = serde_json::to_vec(document).unwrap_or_default();
+    seal(crypto, key, kv_key, &plaintext).await
 }
 
-/// Opens and decodes a record; `None` if the key is wrong, the record was tampered with, or
-/// it is of another format version (records of another version are refused, not misread: a
-/// future format bumps the version).
+/// Opens and decodes a record; `None` if the key is wrong, the record was tampered with, it
+/// is not strict JSON, or it is of another format version (records of another version are
+/// refused, not misread: a future format bumps the version).
 pub async fn open_record<T: Record>(
     crypto: &dyn Crypto,
     key: &SealKey,
@@ -123,12 +141,33 @@ pub async fn open_record<T: Record>(
 ) -> Option<T> {
     let plaintext = open(crypto, key, kv_key, sealed).await?;
     let members = json::parse_object(&plaintext).ok()?;
-    let version = members.get("v")?.as_i64()?;
-    if version != i64::from(RECORD_VERSION) {
+    let document = json::Value::Object(members);
+    let Version { v } = Version::deserialize(&document).ok()?;
+    if v != i64::from(RECORD_VERSION) {
         return None;
     }
-    T::from_members(&members)
+    T::deserialize(document).ok()
 }
+
+/// The secrets a sealed record keeps are stored as their text. Only here: nothing else
+/// serialises a secret.
+macro_rules! sealed_as_text {
+    ($($secret:ty),*) => {$(
+        impl Serialize for $secret {
+            fn serialize<S: serde::Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+                out.serialize_str(self.secret())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $secret {
+            fn deserialize<D: serde::Deserializer<'de>>(text: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(text)?;
+                Ok(Self::from_untrusted(&text))
+            }
+        }
+    )*};
+}
+sealed_as_text!(AccessToken, RefreshToken, Nonce, PkceVerifier);
 
 #[cfg(test)]
 mod tests {

@@ -25,10 +25,10 @@ use crate::config::RequestConfig;
 use crate::config::UPSTREAM_BINDING;
 use crate::error::AppError;
 use crate::http::{split_request_url, Incoming, Reply};
-use crate::oidc::json::{object, Value};
 use crate::platform::Platform;
 use crate::provider_api::KeyCache;
 use crate::routes::{self, Context, InFlightRefreshes};
+use serde_json::{json, Value};
 
 use self::crypto::WebCrypto;
 use self::env::WorkerSettings;
@@ -197,23 +197,20 @@ fn bump(counter: &Cell<u32>) {
 /// One structured line per request: no query, no cookie, no header values, so no secret.
 fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, usage: &Usage) {
     let count = |counter: &Cell<u32>| Value::from(u64::from(counter.get()));
-    let mut fields = object([
-        ("event", "request".into()),
-        ("method", req.method.as_str().into()),
-        (
-            "route",
-            req.path.chars().take(64).collect::<String>().into(),
-        ),
-        ("status", u64::from(reply.status).into()),
-        ("reason", reply.reason.into()),
-        ("duration_ms", duration_ms.into()),
-        ("request_id", request_id.into()),
-        ("kv_reads", count(&usage.kv_reads)),
-        ("kv_writes", count(&usage.kv_writes)),
-        ("subrequests", count(&usage.subrequests)),
-    ]);
+    let mut fields = json!({
+        "event": "request",
+        "method": req.method,
+        "route": req.path.chars().take(64).collect::<String>(),
+        "status": reply.status,
+        "reason": reply.reason,
+        "duration_ms": duration_ms,
+        "request_id": request_id,
+        "kv_reads": count(&usage.kv_reads),
+        "kv_writes": count(&usage.kv_writes),
+        "subrequests": count(&usage.subrequests),
+    });
     if let Some(warning) = reply.warning {
-        fields.insert("warning".into(), warning.into());
+        fields["warning"] = warning.into();
     }
     let level = if reply.status >= 500 {
         "error"
@@ -222,7 +219,7 @@ fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, u
     } else {
         "log"
     };
-    log(level, &Value::Object(fields).to_json());
+    log(level, &fields.to_string());
 }
 
 /// Only fails if the runtime cannot construct a response at all; the runtime then answers 500.

@@ -1,7 +1,7 @@
 //! `Webex-Assertion`: the identity the gateway vouches for, as a short-lived ES256 JWT that the
 //! origin verifies against `<AUTH_PREFIX>/jwks.json` with any JWT library.
 
-use crate::oidc::json::{object, Value};
+use serde_json::{json, Value};
 
 use super::policy::Identity;
 use super::settings::GatewayConfig;
@@ -13,23 +13,23 @@ pub const ASSERTION_LIFETIME_SECS: i64 = 60;
 /// The claims: `iss` this Worker's origin, `aud` the upstream's, the person, and a minute of
 /// validity.
 pub fn claims(who: &Identity, issuer: &str, audience: &str, now: i64) -> Value {
-    let mut claims = object([
-        ("iss", issuer.into()),
-        ("aud", audience.into()),
-        ("sub", who.subject.as_str().into()),
-        ("iat", now.into()),
-        ("exp", (now + ASSERTION_LIFETIME_SECS).into()),
-    ]);
+    let mut claims = json!({
+        "iss": issuer,
+        "aud": audience,
+        "sub": who.subject,
+        "iat": now,
+        "exp": now + ASSERTION_LIFETIME_SECS,
+    });
     for (name, value) in [
         ("email", &who.email),
         ("name", &who.name),
         ("org_id", &who.org_id),
     ] {
         if let Some(value) = value {
-            claims.insert(name.to_owned(), value.as_str().into());
+            claims[name] = value.as_str().into();
         }
     }
-    Value::Object(claims)
+    claims
 }
 
 /// The signed assertion, or `None` if the platform could not sign.
@@ -51,13 +51,12 @@ pub fn jwks(config: &GatewayConfig) -> Value {
     if let Some(previous) = &config.previous_key {
         keys.push(previous.to_jwk());
     }
-    Value::Object(object([("keys", Value::Array(keys))]))
+    json!({ "keys": keys })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oidc::json::json;
 
     #[test]
     fn claims_carry_who_for_whom_and_one_minute() {

@@ -11,7 +11,7 @@ pub mod policy;
 pub mod public_paths;
 pub mod settings;
 
-use crate::oidc::json::{object, Value};
+use serde_json::json;
 
 use self::policy::{Denial, Identity};
 use self::settings::{GatewayConfig, UpstreamTarget};
@@ -71,7 +71,7 @@ pub async fn check<P: Platform>(
 
 /// `AUTH_PREFIX/jwks.json`: the keys an origin verifies `Webex-Assertion` with.
 pub fn jwks(gateway: &GatewayConfig) -> Reply {
-    Reply::public_json(assertion::jwks(gateway).to_json(), 300).with_reason(reason::JWKS)
+    Reply::public_json(assertion::jwks(gateway).to_string(), 300).with_reason(reason::JWKS)
 }
 
 /// The signed-in person if the policy admits them; otherwise the answer to give instead
@@ -131,11 +131,7 @@ fn sign_in_first(req: &Incoming, base: &str, navigation: bool) -> Reply {
     }
     Reply::json(
         401,
-        Value::Object(object([
-            ("error", "unauthenticated".into()),
-            ("login_url", login.into()),
-        ]))
-        .to_json(),
+        json!({"error": "unauthenticated", "login_url": login}).to_string(),
     )
     .with_header("WWW-Authenticate", "Cookie realm=\"Login with Webex\"")
     .with_reason(reason::SIGN_IN_REQUIRED)
@@ -168,11 +164,7 @@ fn denied(
     };
     Reply::json(
         403,
-        Value::Object(object([
-            ("error", "forbidden".into()),
-            ("reason", why.into()),
-        ]))
-        .to_json(),
+        json!({"error": "forbidden", "reason": why}).to_string(),
     )
     .with_reason(
         AppError::PolicyDenied {

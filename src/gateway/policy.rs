@@ -152,7 +152,7 @@ impl AccessPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oidc::json::json;
+    use serde_json::json;
 
     fn who(email: Option<&str>, org: Option<&str>) -> Identity {
         Identity {

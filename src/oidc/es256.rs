@@ -1,7 +1,7 @@
 //! ES256 (ECDSA P-256 with SHA-256, RFC 7518 §3.4) signing keys as JWKs, and compact JWS
 //! signing with them: what the gateway signs its identity assertion with.
 
-use super::json::{object, Object, Value};
+use super::json::{Object, Value};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use futures_util::future::LocalBoxFuture;
 
@@ -87,15 +87,15 @@ impl EcPublicKey {
 
     /// The public JWK as published in a JWKS.
     pub fn to_jwk(&self) -> Value {
-        Value::Object(object([
-            ("kty", "EC".into()),
-            ("crv", "P-256".into()),
-            ("x", Base64UrlUnpadded::encode_string(&self.x).into()),
-            ("y", Base64UrlUnpadded::encode_string(&self.y).into()),
-            ("kid", self.kid.as_str().into()),
-            ("use", "sig".into()),
-            ("alg", "ES256".into()),
-        ]))
+        serde_json::json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": Base64UrlUnpadded::encode_string(&self.x),
+            "y": Base64UrlUnpadded::encode_string(&self.y),
+            "kid": self.kid,
+            "use": "sig",
+            "alg": "ES256",
+        })
     }
 }
 
@@ -132,15 +132,11 @@ pub async fn sign_jwt(
     key: &EcSigningKey,
     claims: &Value,
 ) -> Option<String> {
-    let header = Value::Object(object([
-        ("alg", "ES256".into()),
-        ("typ", "JWT".into()),
-        ("kid", key.public.kid.as_str().into()),
-    ]));
+    let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": key.public.kid});
     let input = format!(
         "{}.{}",
-        Base64UrlUnpadded::encode_string(header.to_json().as_bytes()),
-        Base64UrlUnpadded::encode_string(claims.to_json().as_bytes())
+        Base64UrlUnpadded::encode_string(header.to_string().as_bytes()),
+        Base64UrlUnpadded::encode_string(claims.to_string().as_bytes())
     );
     let signature = signer.sign_es256(key, input.as_bytes()).await?;
     (signature.len() == 64)

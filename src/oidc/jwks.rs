@@ -7,7 +7,7 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use futures_util::future::LocalBoxFuture;
 
-use super::json::{self, Value};
+use super::json::{self, present, Value};
 use super::outbound::TransportError;
 
 /// A JWKS larger than this is not a key set (Webex's is a few kB).
@@ -111,44 +111,40 @@ pub struct KeySet {
     keys: Vec<VerificationKey>,
 }
 
-/// The members of one JWK this Worker reads. Read from the parsed JSON object rather than
-/// through a derived struct: a second typed decoder of JSON values cost 5 KB of wasm.
-struct RawJwk<'a> {
-    kty: &'a str,
-    kid: Option<&'a str>,
-    usage: Option<&'a str>,
-    alg: Option<&'a str>,
-    key_ops: Option<Vec<&'a str>>,
-    n: Option<&'a str>,
-    e: Option<&'a str>,
+/// A JWK Set (RFC 7517 §5): its keys, each read on its own so that one odd key is skipped
+/// rather than the set refused.
+#[derive(serde::Deserialize)]
+struct JwkSet {
+    keys: Vec<Value>,
 }
 
-impl<'a> RawJwk<'a> {
-    /// `None` (skip the key) when a member this Worker reads has the wrong JSON type.
-    fn read(value: &'a Value) -> Option<Self> {
-        let jwk = value.as_object()?;
-        let text = |name: &str| match jwk.get(name) {
-            None => Some(None),
-            Some(value) => value.as_str().map(Some),
-        };
-        let key_ops = match jwk.get("key_ops") {
-            None => None,
-            Some(ops) => Some(
-                ops.as_array()?
-                    .iter()
-                    .map(Value::as_str)
-                    .collect::<Option<Vec<_>>>()?,
-            ),
-        };
-        Some(Self {
-            kty: text("kty")??,
-            kid: text("kid")?,
-            usage: text("use")?,
-            alg: text("alg")?,
-            key_ops,
-            n: text("n")?,
-            e: text("e")?,
-        })
+/// The members of one JWK this Worker reads. A member that is present must have its type
+/// (`null` included): otherwise the key is skipped.
+#[derive(serde::Deserialize)]
+struct RawJwk {
+    kty: String,
+    #[serde(default, deserialize_with = "present")]
+    kid: Option<String>,
+    #[serde(rename = "use", default, deserialize_with = "present")]
+    usage: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    alg: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    key_ops: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    n: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    e: Option<String>,
+}
+
+impl RawJwk {
+    /// `None` (skip the key) for anything but a JSON object of the right member types.
+    fn read(value: Value) -> Option<Self> {
+        // A derived struct would also take an array, member by position.
+        if !value.is_object() {
+            return None;
+        }
+        serde_json::from_value(value).ok()
     }
 }
 
@@ -157,15 +153,13 @@ impl KeySet {
         if body.len() > MAX_JWKS_BYTES {
             return Err(JwksError::Malformed);
         }
-        // Read as a generic JSON object (as the keys are): no typed decoder for one member.
-        let doc = json::parse_object(body.as_bytes()).map_err(|_| JwksError::Malformed)?;
-        let members = doc.get("keys").and_then(Value::as_array);
-        let keys: Vec<VerificationKey> = members
-            .ok_or(JwksError::Malformed)?
-            .iter()
+        let set: JwkSet = json::from_strict(body.as_bytes()).map_err(|_| JwksError::Malformed)?;
+        let keys: Vec<VerificationKey> = set
+            .keys
+            .into_iter()
             .filter_map(RawJwk::read)
             .filter(is_rs256_signing_key)
-            .filter_map(|raw| rsa_key(&raw))
+            .filter_map(rsa_key)
             .take(MAX_KEYS)
             .collect();
         if keys.is_empty() {
@@ -195,24 +189,21 @@ impl KeySet {
     }
 }
 
-fn is_rs256_signing_key(raw: &RawJwk<'_>) -> bool {
+fn is_rs256_signing_key(raw: &RawJwk) -> bool {
     raw.kty == "RSA"
-        && raw.usage.is_none_or(|u| u == "sig")
-        && raw.alg.is_none_or(|a| a == "RS256")
+        && raw.usage.as_ref().is_none_or(|u| u == "sig")
+        && raw.alg.as_ref().is_none_or(|a| a == "RS256")
         && raw
             .key_ops
             .as_ref()
-            .is_none_or(|ops| ops.contains(&"verify"))
+            .is_none_or(|ops| ops.iter().any(|op| op == "verify"))
 }
 
-fn rsa_key(raw: &RawJwk<'_>) -> Option<VerificationKey> {
-    let modulus = Base64UrlUnpadded::decode_vec(raw.n?).ok()?;
-    let exponent = Base64UrlUnpadded::decode_vec(raw.e?).ok()?;
+fn rsa_key(raw: RawJwk) -> Option<VerificationKey> {
+    let modulus = Base64UrlUnpadded::decode_vec(raw.n.as_ref()?).ok()?;
+    let exponent = Base64UrlUnpadded::decode_vec(raw.e.as_ref()?).ok()?;
     let key = RsaPublicKey::new(&modulus, &exponent)?;
-    Some(VerificationKey {
-        kid: raw.kid.map(str::to_owned),
-        key,
-    })
+    Some(VerificationKey { kid: raw.kid, key })
 }
 
 #[cfg(test)]
@@ -242,6 +233,33 @@ mod tests {
         assert_eq!(set.key_count(), 1);
         assert!(set.has_kid("good"));
         assert!(!set.has_kid("enc-key"));
+    }
+
+    #[test]
+    fn a_key_with_a_member_of_the_wrong_type_is_skipped() {
+        let good = jwk_json(TestKey::get(0), Some("good"), None, None);
+        let (n, e) = {
+            let jwk: Value = serde_json::from_str(&good).unwrap();
+            (jwk["n"].clone(), jwk["e"].clone())
+        };
+        for odd in [
+            serde_json::json!({"kty": "RSA", "n": n, "e": e, "kid": null}),
+            serde_json::json!({"kty": "RSA", "n": n, "e": e, "use": 1}),
+            serde_json::json!({"kty": "RSA", "n": n, "e": e, "key_ops": ["verify", 1]}),
+            serde_json::json!({"kty": "RSA", "n": n, "e": e, "key_ops": null}),
+            serde_json::json!(["RSA", null, null, null, null, n, e]),
+        ] {
+            let doc = format!(r#"{{"keys":[{odd},{good}]}}"#);
+            assert_eq!(KeySet::parse(&doc).unwrap().key_count(), 1, "{odd}");
+        }
+        let with_ops =
+            serde_json::json!({"kty": "RSA", "n": n, "e": e, "key_ops": ["sign", "verify"]});
+        assert_eq!(
+            KeySet::parse(&format!(r#"{{"keys":[{with_ops}]}}"#))
+                .unwrap()
+                .key_count(),
+            1
+        );
     }
 
     #[test]
@@ -287,6 +305,13 @@ mod tests {
             KeySet::parse(r#"{"keys":"x"}"#).err(),
             Some(JwksError::Malformed)
         );
+        for garbage in [r#"{"keys":null}"#, r#"[[]]"#, r#"{"keys":[],"keys":[]}"#] {
+            assert_eq!(
+                KeySet::parse(garbage).err(),
+                Some(JwksError::Malformed),
+                "{garbage}"
+            );
+        }
         assert_eq!(
             KeySet::parse(r#"{"keys":[]}"#).err(),
             Some(JwksError::NoUsableKeys)

@@ -40,7 +40,7 @@ pub fn jwk_json(
     usage: Option<&str>,
     alg: Option<&str>,
 ) -> String {
-    let mut jwk = crate::oidc::json::json!({
+    let mut jwk = serde_json::json!({
         "kty": "RSA",
         "n": b64(&key.n().to_bytes_be()),
         "e": b64(&key.e().to_bytes_be()),
@@ -58,7 +58,7 @@ pub fn jwks_json(keys: &[String]) -> String {
 }
 
 /// `header.payload` in compact form, unsigned.
-/// Header and claims: any JSON value (ours or serde_json's; both display as compact JSON).
+/// Header and claims: any JSON value, or JSON text as is.
 pub fn signing_input(header: &impl std::fmt::Display, claims: &impl std::fmt::Display) -> String {
     format!(
         "{}.{}",
@@ -84,10 +84,7 @@ pub fn sign_rs256(
 /// An HS256 JWT keyed with `secret` (for the RSA-public-key-as-HMAC-secret confusion attack).
 pub fn sign_hs256(secret: &[u8], claims: &impl std::fmt::Display) -> String {
     use hmac::{Hmac, Mac};
-    let input = signing_input(
-        &crate::oidc::json::json!({"alg": "HS256", "typ": "JWT"}),
-        claims,
-    );
+    let input = signing_input(&serde_json::json!({"alg": "HS256", "typ": "JWT"}), claims);
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(input.as_bytes());
     format!("{input}.{}", b64(&mac.finalize().into_bytes()))

@@ -1,6 +1,6 @@
 //! The token request (RFC 6749 §4.1.3, RFC 7636 §4.5) and its response (§5.1, §5.2).
 
-use super::json::{Object, Value};
+use super::json::{self, string_or_absent, Value};
 use base64ct::{Base64, Encoding};
 use url::form_urlencoded::{byte_serialize, Serializer};
 
@@ -111,16 +111,39 @@ fn basic_auth(config: &Client) -> String {
     format!("Basic {}", Base64::encode_string(pair.as_bytes()))
 }
 
-/// A JSON object's members, read from the generic JSON value rather than through typed
-/// decoders: the Worker parses JSON objects this way anyway (claims, userinfo, JWKS), and each
-/// typed decoder adds its own code to the wasm.
-fn json_object(body: &str) -> Option<Object> {
-    super::json::parse_object(body.as_bytes()).ok()
+/// A token response (RFC 6749 §5.1) or error response (§5.2), as far as this client reads
+/// it. A member of an unexpected type counts as absent: the checks below then name what is
+/// missing.
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    #[serde(default, deserialize_with = "string_or_absent")]
+    access_token: Option<String>,
+    #[serde(default, deserialize_with = "string_or_absent")]
+    token_type: Option<String>,
+    #[serde(default, deserialize_with = "string_or_absent")]
+    id_token: Option<String>,
+    #[serde(default, deserialize_with = "string_or_absent")]
+    refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "seconds_or_absent")]
+    expires_in: Option<i64>,
+    #[serde(default, deserialize_with = "string_or_absent")]
+    error: Option<String>,
+    /// Webex's error answers carry `{"message": ...}` instead of `error`.
+    #[serde(default, deserialize_with = "string_or_absent")]
+    message: Option<String>,
 }
 
-/// A string member; any other type counts as absent.
-fn string_member(object: &Object, name: &str) -> Option<String> {
-    object.get(name)?.as_str().map(str::to_owned)
+impl TokenResponse {
+    fn read(body: &str) -> Option<Self> {
+        json::from_strict(body.as_bytes()).ok()
+    }
+}
+
+/// `expires_in` arrives as a number from most providers and as a string from some; any other
+/// value counts as absent.
+fn seconds_or_absent<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<i64>, D::Error> {
+    let value: Value = serde::Deserialize::deserialize(value)?;
+    Ok(value.as_i64().or_else(|| value.as_str()?.parse().ok()))
 }
 
 /// The code grant's answer, whose ID token is required (OIDC Core §3.1.3.3). Redacted in
@@ -153,39 +176,31 @@ pub fn parse_response(response: &OutboundResponse) -> Result<TokenSet, TokenErro
     if !response.is_success() {
         return Err(classify_failure(response));
     }
-    let body = json_object(&response.body)
+    let body = TokenResponse::read(&response.body)
         .ok_or(TokenError::Malformed("the body is not a JSON object"))?;
-    let access_token = string_member(&body, "access_token")
+    let access_token = body
+        .access_token
         .filter(|t| !t.is_empty())
         .ok_or(TokenError::Malformed("access_token is missing"))?;
     // RFC 6749 §7.1 / §5.1: only bearer tokens are understood; the type is case-insensitive.
     if !body
-        .get("token_type")
-        .and_then(Value::as_str)
+        .token_type
         .is_some_and(|t| t.eq_ignore_ascii_case("bearer"))
     {
         return Err(TokenError::Malformed("token_type is not Bearer"));
     }
-    let id_token = string_member(&body, "id_token").filter(|t| !t.is_empty());
     Ok(TokenSet {
         access_token: AccessToken::from_untrusted(&access_token),
-        id_token,
-        refresh_token: string_member(&body, "refresh_token")
-            .map(|t| RefreshToken::from_untrusted(&t)),
-        expires_in: body.get("expires_in").and_then(as_seconds),
+        id_token: body.id_token.filter(|t| !t.is_empty()),
+        refresh_token: body.refresh_token.map(|t| RefreshToken::from_untrusted(&t)),
+        expires_in: body.expires_in,
     })
-}
-
-/// `expires_in` arrives as a number from most providers and as a string from some.
-fn as_seconds(value: &Value) -> Option<i64> {
-    value.as_i64().or_else(|| value.as_str()?.parse().ok())
 }
 
 /// RFC 6749 §5.2 `error`, or Webex's `{"message": ...}`, or nothing usable.
 fn classify_failure(response: &OutboundResponse) -> TokenError {
-    let body = json_object(&response.body);
-    let member = |name| body.as_ref().and_then(|b| string_member(b, name));
-    let error = member("error");
+    let (error, message) =
+        TokenResponse::read(&response.body).map_or((None, None), |body| (body.error, body.message));
     match error.as_deref() {
         Some("invalid_grant") => TokenError::InvalidGrant,
         Some("invalid_client" | "unauthorized_client") => TokenError::InvalidClient,
@@ -193,7 +208,7 @@ fn classify_failure(response: &OutboundResponse) -> TokenError {
         _ => TokenError::Status {
             status: response.status,
             error: error
-                .or_else(|| member("message"))
+                .or(message)
                 .map(|e| e.chars().filter(|c| !c.is_control()).take(80).collect()),
         },
     }
@@ -254,6 +269,13 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((tokens.id_token, tokens.expires_in), (None, Some(60)));
+        // Members of another type count as absent.
+        let tokens = parse_response(&response(
+            200,
+            r#"{"access_token":"a3","token_type":"Bearer","refresh_token":7,"expires_in":[60]}"#,
+        ))
+        .unwrap();
+        assert!(tokens.refresh_token.is_none() && tokens.expires_in.is_none());
     }
 
     #[test]
@@ -340,6 +362,8 @@ mod tests {
             "<html>oops</html>",
             "",
             "[]",
+            r#"["a","Bearer","x"]"#,
+            r#"{"access_token":"a","token_type":"Bearer","id_token":"x","access_token":"b"}"#,
         ] {
             assert!(
                 matches!(

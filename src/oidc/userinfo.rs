@@ -132,6 +132,11 @@ mod tests {
             parse_response(&ok("[1]"), "u1").unwrap_err(),
             UserinfoError::Malformed
         );
+        assert_eq!(
+            parse_response(&ok(r#"{"sub":"u1","sub":"u2"}"#), "u1").unwrap_err(),
+            UserinfoError::Malformed,
+            "a repeated member"
+        );
         let huge = format!(r#"{{"sub":"u1","x":"{}"}}"#, "a".repeat(MAX_USERINFO_BYTES));
         assert_eq!(
             parse_response(&ok(&huge), "u1").unwrap_err(),

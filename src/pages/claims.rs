@@ -32,7 +32,8 @@ fn cell(name: &str, value: &Value) -> Markup {
         },
         Value::String(s) => html! { (s) },
         Value::Array(_) | Value::Object(_) => {
-            html! { pre { (value.to_json_pretty()) } }
+            // A JSON value always serialises: its keys are strings.
+            html! { pre { (serde_json::to_string_pretty(value).unwrap_or_default()) } }
         }
         other => html! { (other) },
     }
@@ -55,7 +56,7 @@ pub fn utc(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oidc::json::json;
+    use serde_json::json;
 
     #[test]
     fn times_get_a_date_and_nested_values_are_pretty_json() {

@@ -115,7 +115,7 @@ pub fn profile(session: &SessionRecord, policy: &SessionPolicy, base: &str) -> S
 fn display_name(session: &SessionRecord) -> String {
     ["name", "given_name", "email", "preferred_username"]
         .iter()
-        .find_map(|field| {
+        .find_map(|&field| {
             session
                 .userinfo
                 .get(field)
@@ -165,8 +165,8 @@ fn offers_sign_out(err: &AppError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oidc::json::json;
     use crate::session::record::tests::{tokens, POLICY};
+    use serde_json::json;
 
     fn session_with(value: &str) -> SessionRecord {
         let claims =

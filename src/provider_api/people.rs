@@ -2,7 +2,7 @@
 //! OpenID claims do not carry. Asked only when an access policy names organisations (the
 //! login then also asks for the `spark:people_read` scope).
 
-use crate::oidc::json::{self, Object, Value};
+use crate::oidc::json::{self, string_or_absent};
 
 use crate::oidc::http_url::HttpUrl;
 use crate::oidc::outbound::{Method, OutboundRequest, OutboundResponse, TransportError};
@@ -44,6 +44,13 @@ pub fn request(url: &HttpUrl, access_token: &AccessToken) -> OutboundRequest {
     }
 }
 
+/// The one member of a person record this Worker reads.
+#[derive(serde::Deserialize)]
+struct Person {
+    #[serde(rename = "orgId", default, deserialize_with = "string_or_absent")]
+    org_id: Option<String>,
+}
+
 /// The `orgId` of the answer.
 pub fn parse_org_id(response: &OutboundResponse) -> Result<String, PeopleError> {
     if !response.is_success() {
@@ -52,13 +59,11 @@ pub fn parse_org_id(response: &OutboundResponse) -> Result<String, PeopleError> 
     if response.body.len() > MAX_PEOPLE_BYTES {
         return Err(PeopleError::Malformed);
     }
-    let person: Object =
-        json::parse_object(response.body.as_bytes()).map_err(|_| PeopleError::Malformed)?;
+    let person: Person =
+        json::from_strict(response.body.as_bytes()).map_err(|_| PeopleError::Malformed)?;
     person
-        .get("orgId")
-        .and_then(Value::as_str)
+        .org_id
         .filter(|org| !org.is_empty())
-        .map(str::to_owned)
         .ok_or(PeopleError::Malformed)
 }
 
@@ -76,6 +81,13 @@ mod tests {
         assert_eq!(ok(r#"{"id":"p"}"#), Err(PeopleError::Malformed));
         assert_eq!(ok(r#"{"orgId":""}"#), Err(PeopleError::Malformed));
         assert_eq!(ok("<html>"), Err(PeopleError::Malformed));
+        assert_eq!(ok(r#"{"orgId":7}"#), Err(PeopleError::Malformed));
+        assert_eq!(ok(r#"["org-1"]"#), Err(PeopleError::Malformed));
+        assert_eq!(
+            ok(r#"{"orgId":"org-1","orgId":"org-2"}"#),
+            Err(PeopleError::Malformed),
+            "a repeated member"
+        );
         assert_eq!(
             parse_org_id(&OutboundResponse::answer(403, "{}")),
             Err(PeopleError::Status(403))

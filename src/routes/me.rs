@@ -4,7 +4,7 @@
 use super::Context;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
-use crate::oidc::json::{object, Value};
+use crate::oidc::json::Object;
 use crate::platform::Platform;
 use crate::reason;
 use crate::session::ticket::{clear_cookie, Lookup, WriteBack};
@@ -18,21 +18,17 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
                 return Ok(unauthenticated(base).with_cookie(clear_cookie()));
             }
             let record = &active.record;
-            let session = object([
-                ("created_at", record.created_at.into()),
-                ("expires_at", record.expires_at.into()),
-                (
-                    "idle_expires_at",
-                    record.idle_expires_at(sessions.policy).into(),
-                ),
-            ]);
-            let body = object([
-                ("sub", record.subject.as_str().into()),
-                ("id_token_claims", record.id_token_claims.clone().into()),
-                ("userinfo", record.userinfo.clone().into()),
-                ("session", session.into()),
-            ]);
-            Reply::json(200, Value::Object(body).to_json()).with_reason(reason::ME)
+            let body = Me {
+                sub: &record.subject,
+                id_token_claims: &record.id_token_claims,
+                userinfo: &record.userinfo,
+                session: SessionTimes {
+                    created_at: record.created_at,
+                    expires_at: record.expires_at,
+                    idle_expires_at: record.idle_expires_at(sessions.policy),
+                },
+            };
+            Reply::json(200, to_json(&body)).with_reason(reason::ME)
         }
         Ok(Lookup::SignedOut) => unauthenticated(base),
         Ok(Lookup::Ambiguous) => {
@@ -41,7 +37,8 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
         Ok(Lookup::Gone) => unauthenticated(base).with_cookie(clear_cookie()),
         Err(err) => {
             let reason = AppError::from(err).reason();
-            Reply::json(503, error_body([("error", "unavailable".into())])).with_reason(reason)
+            let body = serde_json::json!({"error": "unavailable"});
+            Reply::json(503, body.to_string()).with_reason(reason)
         }
     };
     Ok(reply)
@@ -50,15 +47,32 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
 fn unauthenticated(base: &str) -> Reply {
     Reply::json(
         401,
-        error_body([
-            ("error", "unauthenticated".into()),
-            ("login", format!("{base}/login").into()),
-        ]),
+        serde_json::json!({"error": "unauthenticated", "login": format!("{base}/login")})
+            .to_string(),
     )
     .with_header("WWW-Authenticate", "Cookie realm=\"Login with Webex\"")
     .with_reason(reason::SIGNED_OUT)
 }
 
-fn error_body<const N: usize>(members: [(&str, Value); N]) -> String {
-    Value::Object(object(members)).to_json()
+/// The answer for a signed-in user.
+#[derive(serde::Serialize)]
+struct Me<'a> {
+    sub: &'a str,
+    id_token_claims: &'a Object,
+    userinfo: &'a Object,
+    session: SessionTimes,
+}
+
+/// When the session began and when it ends, in seconds since the epoch.
+#[derive(serde::Serialize)]
+struct SessionTimes {
+    created_at: i64,
+    expires_at: i64,
+    idle_expires_at: i64,
+}
+
+/// The answer's JSON: plain structs of strings, numbers and JSON values cannot fail to
+/// serialise.
+fn to_json(body: &Me<'_>) -> String {
+    serde_json::to_string(body).unwrap_or_default()
 }

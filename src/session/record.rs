@@ -1,7 +1,9 @@
 //! The session record KV holds (sealed, see `crate::seal`): the identity, the provider's
 //! tokens, the profile, and the lifetimes that decide when it ends.
 
-use crate::oidc::json::{object, Object, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::oidc::json::Object;
 
 use crate::oidc::secrets::{AccessToken, RefreshToken};
 use crate::oidc::token::TokenSet;
@@ -30,7 +32,7 @@ impl SessionPolicy {
 }
 
 /// The provider tokens, kept only inside the sealed session record. Redacted in `Debug`.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionTokens {
     pub access_token: AccessToken,
     pub access_expires_at: Option<i64>,
@@ -67,8 +69,10 @@ impl SessionTokens {
     }
 }
 
-/// A signed-in user: verified claims, userinfo, and the tokens to refresh them.
-#[derive(Debug, Clone, PartialEq)]
+/// A signed-in user: verified claims, userinfo, and the tokens to refresh them. Stored (see
+/// [`Record`]) as a JSON object of these fields by name, the tokens as an object, `org_id`
+/// only when known: the layout every earlier release wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
     pub subject: String,
     pub id_token_claims: Object,
@@ -81,6 +85,7 @@ pub struct SessionRecord {
     pub last_seen_at: i64,
     /// The Webex organisation (`GET /v1/people/me`), fetched only when an access policy
     /// needs it (gateway mode with `ALLOWED_WEBEX_ORGS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
 }
 
@@ -159,79 +164,14 @@ impl SessionRecord {
     }
 }
 
-/// The stored layout: the record's fields by name, the tokens as an object, `org_id` only
-/// when known.
-impl Record for SessionRecord {
-    fn to_members(&self) -> Object {
-        let tokens = &self.tokens;
-        let token_members = object([
-            ("access_token", tokens.access_token.secret().into()),
-            ("access_expires_at", tokens.access_expires_at.into()),
-            (
-                "refresh_token",
-                tokens
-                    .refresh_token
-                    .as_ref()
-                    .map(RefreshToken::secret)
-                    .into(),
-            ),
-        ]);
-        let mut members = object([
-            ("subject", self.subject.as_str().into()),
-            ("id_token_claims", self.id_token_claims.clone().into()),
-            ("userinfo", self.userinfo.clone().into()),
-            ("tokens", token_members.into()),
-            ("created_at", self.created_at.into()),
-            ("expires_at", self.expires_at.into()),
-            ("last_seen_at", self.last_seen_at.into()),
-        ]);
-        if let Some(org_id) = &self.org_id {
-            members.insert("org_id".to_owned(), org_id.as_str().into());
-        }
-        members
-    }
-
-    fn from_members(members: &Object) -> Option<Self> {
-        let text = |m: &Object, name: &str| m.get(name)?.as_str().map(str::to_owned);
-        let number = |name: &str| members.get(name)?.as_i64();
-        let object = |name: &str| members.get(name)?.as_object().cloned();
-        let tokens = members.get("tokens")?.as_object()?;
-        Some(Self {
-            subject: text(members, "subject")?,
-            id_token_claims: object("id_token_claims")?,
-            userinfo: object("userinfo")?,
-            tokens: SessionTokens {
-                access_token: AccessToken::from_untrusted(&text(tokens, "access_token")?),
-                access_expires_at: optional(tokens, "access_expires_at", Value::as_i64)?,
-                refresh_token: optional(tokens, "refresh_token", Value::as_str)?
-                    .map(RefreshToken::from_untrusted),
-            },
-            created_at: number("created_at")?,
-            expires_at: number("expires_at")?,
-            last_seen_at: number("last_seen_at")?,
-            org_id: optional(members, "org_id", Value::as_str)?.map(str::to_owned),
-        })
-    }
-}
-
-/// A member that may be absent or `null` (`Some(None)`); of another type, `None`.
-fn optional<'a, T>(
-    members: &'a Object,
-    name: &str,
-    read: impl Fn(&'a Value) -> Option<T>,
-) -> Option<Option<T>> {
-    match members.get(name) {
-        None | Some(Value::Null) => Some(None),
-        Some(value) => read(value).map(Some),
-    }
-}
+impl Record for SessionRecord {}
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::oidc::json::json;
     use crate::oidc::test_keys::RustCrypto;
     use futures::executor::block_on;
+    use serde_json::json;
 
     use crate::seal::{self, SealError, SealKey};
 
@@ -298,6 +238,27 @@ pub(crate) mod tests {
         let opened = open_session(&key, "session:k", &sealed).unwrap();
         assert_eq!(opened.tokens.refresh_token, None);
         assert_eq!(opened.org_id.as_deref(), Some("o-1"));
+        // A member given twice, or nested past the JSON limit, is not a record.
+        for odd in [
+            String::from_utf8_lossy(stored).replace(r#""v":2,"#, r#""v":2,"subject":"x","#),
+            String::from_utf8_lossy(stored).replace(
+                r#""sub":"u"}"#,
+                &format!(
+                    r#""sub":"u","deep":{}{}}}"#,
+                    "[".repeat(127),
+                    "]".repeat(127)
+                ),
+            ),
+        ] {
+            let sealed = block_on(crate::seal::seal(
+                &RustCrypto,
+                &key,
+                "session:k",
+                odd.as_bytes(),
+            ))
+            .unwrap();
+            assert_eq!(open_session(&key, "session:k", &sealed), None, "{odd:.60}");
+        }
         // A member of the wrong type is not a record.
         let wrong = String::from_utf8_lossy(stored)
             .replace(r#""created_at":1000"#, r#""created_at":"1000""#);
@@ -309,6 +270,29 @@ pub(crate) mod tests {
         ))
         .unwrap();
         assert_eq!(open_session(&key, "session:k", &sealed), None);
+    }
+
+    /// A record sealed by the release whose JSON module was hand-written (members written
+    /// one by one, sorted by name), under a fixed key: it opens to the same session.
+    #[test]
+    fn a_session_sealed_by_the_earlier_release_still_opens() {
+        const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+        const SEALED: &str = "j1_AvSMJKHgDkpn-6nhq1JMH_DzFfti_i-eGGT9_lLqVBdybjXwEO7Nfa7KNYXnliTXnARoz6PbCX17dLmME7DPntA011gUqz1aIxK-MEmNEqDbIS_0LuETPYcB0P5mZTCgSv8KuIdCNzyUOD54E2HgTbSdSnde3tikPb6izQCcnTNmRj0KH7j16We2M5e5X1mVSHdpSReRpzUPEol1bYyVY0svYgzbXbdo3bjdigVd0P3CoBZSEr67qdVOyk2Yw_gLKW5-6n_Z3ueeSYqnheBHl1n1JMFVqqfNQU5EHt0I2PAtYVbX2JGIgPjGJXrt_7ioncOys2BHvP-BqeawoCGP9lCtY2eBYrlFBt-6VcAF7fkzjuIB7fbrHiFY2HstkVNB9aytRR9MZVcYGCnpPkQWpQQ2F5yMahKTdSzOLl4GvwxPXCp-37wQJ9CfUHtSDbglE4mciE6C9r4ui5o6XSpUmxLiSmgwFAjgDrqTJowBwJV4ZMo2p1G8B_3QAgQJ-8A";
+        const PLAINTEXT: &str = r#"{"created_at":1000,"expires_at":29800,"id_token_claims":{"address":{"locality":"Zoë"},"amr":["pwd"],"email":"ada@example.com","exp":4600,"iat":1000,"sub":"u"},"last_seen_at":1000,"org_id":"org-1","subject":"u","tokens":{"access_expires_at":null,"access_token":"AT-secret","refresh_token":"RT-secret"},"userinfo":{"email":"ada@example.com","sub":"u"},"v":2}"#;
+        let key = SealKey::from_cookie(KEY).unwrap();
+        let opened = block_on(crate::seal::open(&RustCrypto, &key, "session:k", SEALED)).unwrap();
+        assert_eq!(String::from_utf8(opened).unwrap(), PLAINTEXT);
+
+        let mut expected = record(1000);
+        expected.org_id = Some("org-1".into());
+        expected.tokens.access_expires_at = None;
+        expected.id_token_claims = json!({"sub": "u", "email": "ada@example.com", "exp": 4600,
+            "iat": 1000, "amr": ["pwd"], "address": {"locality": "Zoë"}})
+        .as_object()
+        .unwrap()
+        .clone();
+        assert_eq!(open_session(&key, "session:k", SEALED), Some(expected));
+        assert_eq!(open_session(&key, "session:other", SEALED), None);
     }
 
     #[test]

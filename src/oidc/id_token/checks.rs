@@ -1,6 +1,9 @@
 //! The rules of OIDC Core §3.1.3.7 (and RFC 7515/7519 where they apply), one function each,
 //! each failing with the error that names its rule.
 
+use chrono::{DateTime, Duration, Utc};
+use jwt_compact::{Claims, Empty, TimeOptions, ValidationError};
+
 use crate::oidc::json::{Object, Value};
 
 use super::{IdTokenError, NonceRule, TimeClaims, VerifiedIdToken, CLOCK_LEEWAY_SECS, MAX_SUB_LEN};
@@ -32,6 +35,14 @@ pub(super) fn check_content_type(header: &Object) -> Result<(), IdTokenError> {
     match header.get("cty") {
         None => Ok(()),
         Some(Value::String(cty)) if cty.eq_ignore_ascii_case("json") => Ok(()),
+        Some(_) => Err(IdTokenError::Malformed),
+    }
+}
+
+/// RFC 7515 §4.1.4: `kid` is a string when present (jwt-compact would take `null` as absent).
+pub(super) fn check_kid_is_text(header: &Object) -> Result<(), IdTokenError> {
+    match header.get("kid") {
+        None | Some(Value::String(_)) => Ok(()),
         Some(_) => Err(IdTokenError::Malformed),
     }
 }
@@ -79,7 +90,7 @@ impl TimeClaims {
     pub(super) fn read(claims: &Object) -> Result<Self, IdTokenError> {
         let numeric_date = |name: &str| match claims.get(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => n.truncated_i64().map(Some).ok_or(IdTokenError::Malformed),
+            Some(Value::Number(n)) => whole_seconds(n).map(Some).ok_or(IdTokenError::Malformed),
             Some(_) => Err(IdTokenError::Malformed),
         };
         Ok(Self {
@@ -88,19 +99,70 @@ impl TimeClaims {
             issued_at: numeric_date("iat")?,
         })
     }
+
+    /// The claims as jwt-compact checks them. Instants beyond what a date holds (years past
+    /// ±262,000) stand at the far end of the range, a year inside it so that adding or
+    /// subtracting the leeway cannot overflow: no clock comes near them either way.
+    fn for_jwt_compact(&self) -> Claims<Empty> {
+        let date = |secs: i64| {
+            let far = Duration::days(365);
+            let (earliest, latest) = (
+                DateTime::<Utc>::MIN_UTC + far,
+                DateTime::<Utc>::MAX_UTC - far,
+            );
+            DateTime::from_timestamp(secs, 0)
+                .map_or(if secs < 0 { earliest } else { latest }, |date| {
+                    date.clamp(earliest, latest)
+                })
+        };
+        let mut claims = Claims::empty();
+        claims.expiration = self.expires.map(date);
+        claims.not_before = self.not_before.map(date);
+        claims
+    }
+}
+
+/// A NumericDate in whole seconds: an integer exactly; a fraction or an exponent through the
+/// double serde_json read, truncated toward zero. `None` outside i64 (a double of 2^63, the
+/// nearest to i64::MAX, reads as i64::MAX).
+pub(super) fn whole_seconds(number: &serde_json::Number) -> Option<i64> {
+    if let Some(secs) = number.as_i64() {
+        return Some(secs);
+    }
+    if number.is_u64() {
+        return None; // an integer past i64::MAX
+    }
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    let secs = number.as_f64()?;
+    // `as` truncates toward zero and saturates at i64's ends.
+    (secs.abs() <= LIMIT).then_some(secs as i64)
+}
+
+/// The clock and leeway jwt-compact checks `exp` and `nbf` with: the request's time, and
+/// [`CLOCK_LEEWAY_SECS`] either way.
+fn time_options(now: i64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
+    let now = DateTime::from_timestamp(now, 0).unwrap_or_default();
+    TimeOptions::new(Duration::seconds(CLOCK_LEEWAY_SECS), move || now)
 }
 
 pub(super) fn check_expiry(times: &TimeClaims, now: i64) -> Result<i64, IdTokenError> {
     let exp = times.expires.ok_or(IdTokenError::Expired)?;
-    if now > exp.saturating_add(CLOCK_LEEWAY_SECS) {
-        return Err(IdTokenError::Expired);
+    match times
+        .for_jwt_compact()
+        .validate_expiration(&time_options(now))
+    {
+        Ok(_) => Ok(exp),
+        Err(_) => Err(IdTokenError::Expired),
     }
-    Ok(exp)
 }
 
 pub(super) fn check_not_before(times: &TimeClaims, now: i64) -> Result<(), IdTokenError> {
-    match times.not_before {
-        Some(nbf) if nbf > now.saturating_add(CLOCK_LEEWAY_SECS) => Err(IdTokenError::NotYetValid),
+    match times
+        .for_jwt_compact()
+        .validate_maturity(&time_options(now))
+    {
+        Err(ValidationError::NotMature) => Err(IdTokenError::NotYetValid),
+        // Without `nbf` (NoClaim) the token is valid from the start.
         _ => Ok(()),
     }
 }

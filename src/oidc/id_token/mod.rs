@@ -3,9 +3,15 @@
 //! The type flow makes skipping a step impossible: raw text → [`UnverifiedIdToken`] (only
 //! the header is readable) → [`SignedClaims`] (signature checked, claims not yet validated)
 //! → [`VerifiedIdToken`] (every rule passed; the only type whose claims can be read).
+//!
+//! jwt-compact parses the compact JWS (header, `alg`, `kid`) and checks `exp` and `nbf` with
+//! its `TimeOptions`; the signature is verified by the platform (WebCrypto) over the signing
+//! input before any claim is read, and header and claims are also read strictly
+//! (`crate::oidc::json`): jwt-compact's own reading keeps the last of two members of one name.
 
-use super::json::{Object, Value};
+use super::json::Object;
 use base64ct::{Base64UrlUnpadded, Encoding};
+use jwt_compact::UntrustedToken;
 
 mod checks;
 #[cfg(test)]
@@ -129,13 +135,10 @@ pub struct Expectations<'a> {
 
 /// A parsed token whose signature has not been checked: only its header can be read.
 pub struct UnverifiedIdToken<'a> {
+    /// The compact JWS as jwt-compact parsed it: algorithm, `kid`, claims and signature.
+    token: UntrustedToken<'a>,
     /// `header.payload`, the bytes the signature covers (RFC 7515 §5.2).
     signing_input: &'a str,
-    /// The header's `kid`, if any.
-    kid: Option<String>,
-    /// The decoded payload: JSON, parsed only once the signature verified.
-    payload: Vec<u8>,
-    signature: Vec<u8>,
 }
 
 /// Claims under a verified signature, not yet checked against the rules.
@@ -164,26 +167,24 @@ impl<'a> UnverifiedIdToken<'a> {
         if raw.len() > MAX_ID_TOKEN_BYTES {
             return Err(IdTokenError::Malformed);
         }
-        // The JWS Compact Serialization: exactly three base64url parts (RFC 7515 §7.1); a
-        // fourth `.` lands in the payload, which then fails to decode.
-        let (signing_input, signature) = raw.rsplit_once('.').ok_or(IdTokenError::Malformed)?;
-        let (header, payload) = signing_input
-            .split_once('.')
-            .ok_or(IdTokenError::Malformed)?;
-        let header = decode_json_object(header)?;
-        check_algorithm(header_alg(&header)?)?;
+        // The JWS Compact Serialization: exactly three base64url parts (RFC 7515 §7.1).
+        // jwt-compact reads the header's `alg`, `kid` and `cty` (and refuses a `cty` other
+        // than JSON); the header is also read strictly, for the rules it does not know.
+        let token = UntrustedToken::new(raw).map_err(|_| IdTokenError::Malformed)?;
+        let (signing_input, _) = raw.rsplit_once('.').ok_or(IdTokenError::Malformed)?;
+        let header = strict_header(signing_input)?;
+        check_algorithm(token.algorithm())?;
         check_no_crit(&header)?;
         check_content_type(&header)?;
+        check_kid_is_text(&header)?;
         Ok(Self {
+            token,
             signing_input,
-            kid: header_kid(&header)?,
-            payload: decode_segment(payload)?,
-            signature: decode_segment(signature)?,
         })
     }
 
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.token.header().key_id.as_deref()
     }
 
     /// Tries the key named by `kid`, or every key when the token names none (OIDC Core
@@ -194,17 +195,27 @@ impl<'a> UnverifiedIdToken<'a> {
         crypto: &dyn VerifyRs256,
     ) -> Result<SignedClaims, IdTokenError> {
         let message = self.signing_input.as_bytes();
+        let signature = self.token.signature_bytes();
         for candidate in keys.candidates(self.kid()) {
             if crypto
-                .verify_rs256(&candidate.key, message, &self.signature)
+                .verify_rs256(&candidate.key, message, signature)
                 .await
             {
-                let claims = parse_json_object(&self.payload)?;
-                let times = TimeClaims::read(&claims)?;
-                return Ok(SignedClaims { claims, times });
+                return self.signed_claims();
             }
         }
         Err(IdTokenError::BadSignature)
+    }
+
+    /// The claims of a token whose signature verified (RFC 7519 §7.2 step 10), read strictly.
+    fn signed_claims(&self) -> Result<SignedClaims, IdTokenError> {
+        let (_, payload) = self
+            .signing_input
+            .split_once('.')
+            .ok_or(IdTokenError::Malformed)?;
+        let claims = parse_json_object(&decode_segment(payload)?)?;
+        let times = TimeClaims::read(&claims)?;
+        Ok(SignedClaims { claims, times })
     }
 }
 
@@ -247,30 +258,17 @@ fn decode_segment(segment: &str) -> Result<Vec<u8>, IdTokenError> {
     Base64UrlUnpadded::decode_vec(segment).map_err(|_| IdTokenError::Malformed)
 }
 
-/// One base64url segment of a compact JWS holding a JSON object (the header).
-fn decode_json_object(segment: &str) -> Result<Object, IdTokenError> {
-    parse_json_object(&decode_segment(segment)?)
+/// The header of `header.payload`, read strictly: jwt-compact's own reading keeps the last
+/// of two members of one name.
+fn strict_header(signing_input: &str) -> Result<Object, IdTokenError> {
+    let (header, _) = signing_input
+        .split_once('.')
+        .ok_or(IdTokenError::Malformed)?;
+    parse_json_object(&decode_segment(header)?)
 }
 
 /// A JSON object: the header, or the payload of a token whose signature verified
-/// (RFC 7519 §7.2 steps 4 and 10).
+/// (RFC 7519 §7.2 steps 4 and 10), with no member named twice.
 fn parse_json_object(json: &[u8]) -> Result<Object, IdTokenError> {
     super::json::parse_object(json).map_err(|_| IdTokenError::Malformed)
-}
-
-/// The header's `alg`, which must be a string (RFC 7515 §4.1.1).
-fn header_alg(header: &Object) -> Result<&str, IdTokenError> {
-    header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(IdTokenError::Malformed)
-}
-
-/// The header's `kid`: absent, or a string (RFC 7515 §4.1.4).
-fn header_kid(header: &Object) -> Result<Option<String>, IdTokenError> {
-    match header.get("kid") {
-        None => Ok(None),
-        Some(Value::String(kid)) => Ok(Some(kid.clone())),
-        Some(_) => Err(IdTokenError::Malformed),
-    }
 }

@@ -1,9 +1,9 @@
 //! ID token verification, rule by rule, with real RS256 signatures.
 use super::*;
-use crate::oidc::json::json;
 use crate::oidc::test_keys::*;
 use futures::executor::block_on;
 use rsa::traits::PublicKeyParts;
+use serde_json::{json, Value};
 
 const NOW: i64 = 1_800_000_000;
 const ISS: &str = "https://idbroker.webex.com/idb";
@@ -296,6 +296,104 @@ fn numeric_dates_in_any_json_number_form_are_read_exactly() {
     }
 }
 
+/// NumericDates with a fraction or an exponent (read by serde_json as doubles) truncate
+/// toward zero; integers are read exactly; anything beyond i64 is no date.
+#[test]
+fn numeric_dates_truncate_toward_zero_and_stay_within_i64() {
+    let secs = |text: &str| match serde_json::from_str::<Value>(text).unwrap() {
+        Value::Number(n) => checks::whole_seconds(&n),
+        other => panic!("{other:?}"),
+    };
+    for (text, truncated) in [
+        ("1700000000", Some(1_700_000_000)),
+        ("9007199254740993", Some(9_007_199_254_740_993)),
+        ("-9223372036854775808", Some(i64::MIN)),
+        ("9223372036854775807", Some(i64::MAX)),
+        ("9223372036854775808", None),
+        ("1700000000.999", Some(1_700_000_000)),
+        ("1.7e9", Some(1_700_000_000)),
+        ("17E+8", Some(1_700_000_000)),
+        ("170000000000e-2", Some(1_700_000_000)),
+        ("-1.5", Some(-1)),
+        ("-0.5", Some(0)),
+        ("0", Some(0)),
+        ("5e-1", Some(0)),
+        ("1e-999999", Some(0)),
+        ("9.223372036854775807e18", Some(i64::MAX)),
+        ("9.3e18", None),
+        ("1e19", None),
+        ("-1e19", None),
+        ("18446744073709551616", None),
+    ] {
+        assert_eq!(secs(text), truncated, "{text}");
+    }
+}
+
+#[test]
+fn time_claims_far_beyond_any_date_do_not_panic() {
+    let l = CLOCK_LEEWAY_SECS;
+    assert_eq!(
+        check_expiry(&times(Some(i64::MAX), None, None), NOW),
+        Ok(i64::MAX)
+    );
+    assert_eq!(
+        check_expiry(&times(Some(i64::MIN), None, None), NOW),
+        Err(IdTokenError::Expired)
+    );
+    assert!(check_not_before(&times(None, Some(i64::MIN), None), NOW).is_ok());
+    assert_eq!(
+        check_not_before(&times(None, Some(i64::MAX), None), NOW),
+        Err(IdTokenError::NotYetValid)
+    );
+    for now in [i64::MIN, i64::MAX, 0] {
+        let _ = check_expiry(&times(Some(NOW - l), None, None), now);
+        let _ = check_not_before(&times(None, Some(NOW + l), None), now);
+    }
+    let mut claims = with("exp", json!(1e300));
+    claims["nbf"] = json!(-1e300);
+    assert_eq!(verify_claims(claims).unwrap_err(), IdTokenError::Malformed);
+    let mut claims = with("exp", json!(u64::MAX));
+    claims["nbf"] = json!(i64::MIN);
+    assert_eq!(verify_claims(claims).unwrap_err(), IdTokenError::Malformed);
+    let mut claims = with("exp", json!(i64::MAX));
+    claims["nbf"] = json!(i64::MIN);
+    assert_eq!(verify_claims(claims).unwrap().expires_at(), i64::MAX);
+}
+
+/// Header and claims nested deeper than the JSON limit are refused, as any document is.
+#[test]
+fn deeply_nested_headers_and_claims_are_malformed() {
+    use crate::oidc::json::MAX_DEPTH;
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let claims = good_claims().to_string();
+    let with_nested =
+        |depth: usize| claims.replacen('{', &format!(r#"{{"deep":{},"#, nested(depth)), 1);
+    let token = sign_rs256(
+        TestKey::get(0),
+        &json!({"alg": "RS256"}),
+        &with_nested(MAX_DEPTH - 1),
+    );
+    assert!(
+        verify_with(&token, &default_keys()).is_ok(),
+        "the object is one level"
+    );
+    let token = sign_rs256(
+        TestKey::get(0),
+        &json!({"alg": "RS256"}),
+        &with_nested(MAX_DEPTH),
+    );
+    assert_eq!(
+        verify_with(&token, &default_keys()).unwrap_err(),
+        IdTokenError::Malformed
+    );
+    let header = format!(r#"{{"alg":"RS256","x":{}}}"#, nested(MAX_DEPTH));
+    let token = sign_rs256(TestKey::get(0), &header, &good_claims());
+    assert_eq!(
+        verify_with(&token, &default_keys()).unwrap_err(),
+        IdTokenError::Malformed
+    );
+}
+
 /// A claim named twice could be read one way here and another way elsewhere (RFC 7515 §5.2
 /// allows refusing it; so does RFC 8259 §4's warning): refused outright.
 #[test]
@@ -397,6 +495,8 @@ fn header_fields_of_the_wrong_shape_are_malformed() {
         json!({"alg": "RS256", "kid": null}),
         json!({"alg": "RS256", "cty": "JWT"}),
         json!({"alg": "RS256", "cty": 1}),
+        json!({"alg": "RS256", "typ": 5}),
+        json!({"alg": "RS256", "jku": ["x"]}),
         json!(["RS256"]),
     ] {
         let token = sign_rs256(TestKey::get(0), &header, &good_claims());

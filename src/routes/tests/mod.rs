@@ -12,6 +12,7 @@ mod refresh;
 mod requests;
 mod sessions;
 mod settings;
+mod upgrade;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
