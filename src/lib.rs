@@ -13,6 +13,7 @@
 //! - `edge/`: the only code that touches the runtime, one file per binding (`await_slots.rs`:
 //!   the plain bookkeeping behind its awaits).
 
+pub mod app;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod await_slots;
 pub mod config;
