@@ -54,7 +54,7 @@ impl<'a> RequestConfig<'a> {
     }
 
     /// Where the Worker's own routes live: `""` in standalone mode, `AUTH_PREFIX` in gateway
-    /// mode (an invalid gateway setting is reported by the router before any route runs).
+    /// mode (an invalid gateway setting is reported by the dispatcher before any handler runs).
     pub fn auth_prefix(&self) -> &str {
         match self.gateway() {
             #[cfg(feature = "gateway")]

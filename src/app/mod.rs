@@ -2,7 +2,7 @@
 //! `fallback`: in standalone mode the sign-in routes answer at the root; in gateway mode they
 //! are nested below `AUTH_PREFIX` (with the gateway's `jwks.json` and `check`), and every
 //! other path falls back to the gateway, which forwards it. Every answer, including the
-//! edge's own failures ([`unavailable`]), leaves through the same wrapping ([`finish`]).
+//! edge's own failures ([`unavailable`]), leaves through the same wrapping (`answer::finish`).
 //!
 //! Direction: the submodules are what every handler shares (the [`Context`], this request's
 //! [`RequestConfig`], [`error_reply`], the [`signed_in`] lookup, the refreshes in flight);
