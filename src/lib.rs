@@ -7,12 +7,22 @@
 //!   crypto); `cookies.rs`, `seal.rs`: how cookies are read and records sealed.
 //! - `session/` (the session ticket and record) and `pending_login.rs` (a login in progress):
 //!   each concept end to end, cookie to KV.
-//! - `provider_api/`: calls to the provider; `config.rs`: settings, loaded once per request.
-//! - `routes/`: the router and one handler per route; `error.rs` maps every failure to a
-//!   status, a page and a reason code; `pages/`: the HTML; `http.rs`: request and reply.
+//! - `provider_api/`: calls to the provider; `config.rs`: the settings both modes build on
+//!   (where they come from, how a problem is named) and the relying party's own;
+//!   `gateway/`'s plain parts: its settings, access policy, public paths, what the origin
+//!   receives and the assertion. `error.rs` maps every failure to a status, a page and a
+//!   reason code; `pages/`: the HTML; `http.rs`: request and reply.
+//! - `app/`'s shared parts: the `Context` every handler gets, this request's settings
+//!   (`RequestConfig`, loaded once), `error_reply`, the one `signed_in` lookup.
+//! - The handlers: `routes/` (the sign-in routes) and `gateway/mod.rs` (sign in first,
+//!   forward, forward-auth, JWKS). Each depends on `app`'s shared parts, never on the other.
+//! - `app/mod.rs`: the one request path, the only code that knows both: the dispatcher (the
+//!   sign-in routes at the root, or nested below `AUTH_PREFIX` with the gateway as the
+//!   fallback) and the outer wrapping every answer leaves through (`serve`, `unavailable`).
 //! - `edge/`: the only code that touches the runtime, one file per binding (`await_slots.rs`:
 //!   the plain bookkeeping behind its awaits).
 
+pub mod app;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod await_slots;
 pub mod config;

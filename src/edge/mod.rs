@@ -21,13 +21,11 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-use crate::config::RequestConfig;
+use crate::app::{self, Context, EdgeFailure, InFlightRefreshes, RequestConfig};
 use crate::config::UPSTREAM_BINDING;
-use crate::error::AppError;
 use crate::http::{split_request_url, Incoming, Reply};
 use crate::platform::Platform;
 use crate::provider_api::KeyCache;
-use crate::routes::{self, Context, InFlightRefreshes};
 use serde_json::{json, Value};
 
 use self::crypto::WebCrypto;
@@ -107,16 +105,9 @@ pub async fn serve(req: web_sys::Request, env: JsValue) -> Result<JsValue, JsVal
             config: RequestConfig::new(&settings, &incoming.origin),
             now: (started / 1000) as i64,
         };
-        routes::handle(&incoming, &ctx).await
+        app::serve(&incoming, &ctx).await
     } else {
-        let missing = routes::error_reply(
-            &AppError::Config(crate::config::ConfigError {
-                setting: "AUTH_KV (KV namespace binding)",
-                problem: "is not bound in wrangler.toml".into(),
-            }),
-            "",
-        );
-        routes::with_transport_security(&incoming, missing)
+        app::unavailable(&incoming, EdgeFailure::KvUnbound, &WorkerSettings(&env)).await
     };
     #[cfg(feature = "gateway")]
     if reply.forwarded {
@@ -127,9 +118,7 @@ pub async fn serve(req: web_sys::Request, env: JsValue) -> Result<JsValue, JsVal
             return Ok(response.into());
         }
         let settings = WorkerSettings(&env);
-        let config = RequestConfig::new(&settings, &incoming.origin);
-        let failed = routes::error_reply(&AppError::UpstreamUnreachable, config.auth_prefix());
-        let failed = routes::with_transport_security(&incoming, failed);
+        let failed = app::unavailable(&incoming, EdgeFailure::ForwardUnbuildable, &settings).await;
         log_line(&incoming, &failed, &request_id, elapsed_ms(started), &usage);
         return into_response(failed).map(JsValue::from);
     }

@@ -15,14 +15,13 @@ use serde_json::json;
 
 use self::policy::{Denial, Identity};
 use self::settings::{GatewayConfig, UpstreamTarget};
+use crate::app::{error_reply, signed_in, Context, SignedOut, Touch};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::oidc::outbound::TransportError;
 use crate::platform::{Platform, Upstream};
 use crate::reason;
-use crate::routes::{error_reply, Context};
 use crate::session::record::SessionRecord;
-use crate::session::ticket::{clear_cookie, Lookup, WriteBack};
 
 /// A request outside `AUTH_PREFIX`.
 pub async fn handle<P: Platform>(
@@ -84,19 +83,11 @@ async fn admitted<P: Platform>(
 ) -> Result<Identity, Reply> {
     let base = gateway.auth_prefix.as_str();
     let sessions = ctx.sessions().map_err(|err| error_reply(&err, base))?;
-    let mut active = match sessions.lookup(&req.cookie_header).await {
-        Ok(Lookup::Active(active)) => active,
-        Ok(Lookup::Gone) => {
-            return Err(sign_in_first(req, base, navigation).with_cookie(clear_cookie()))
-        }
-        Ok(Lookup::SignedOut | Lookup::Ambiguous) => {
-            return Err(sign_in_first(req, base, navigation))
-        }
-        Err(err) => return Err(error_reply(&err.into(), base)),
+    let active = match signed_in(&sessions, req, Touch::IfDue).await {
+        Ok(active) => active,
+        Err(SignedOut::Unavailable(err)) => return Err(error_reply(&err, base)),
+        Err(out) => return Err(out.clearing(sign_in_first(req, base, navigation))),
     };
-    if let Ok(WriteBack::Ended) = sessions.touch_if_due(&mut active).await {
-        return Err(sign_in_first(req, base, navigation).with_cookie(clear_cookie()));
-    }
     let who = Identity::of(&active.record);
     match gateway.policy.check(&who) {
         Ok(()) => Ok(who),

@@ -3,7 +3,7 @@
 //! exchanges the code, verifies the ID token, fetches userinfo, and only then creates the
 //! session: a failure at any step leaves no session behind.
 
-use super::{error_reply, Context};
+use crate::app::{error_reply, Context};
 use crate::cookies::Found;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};

@@ -1,49 +1,34 @@
 //! `GET /`: the profile when signed in, the login page otherwise.
 
-use super::Context;
+use crate::app::{signed_in, Context, Touch};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::pages;
 use crate::platform::Platform;
 use crate::reason;
-use crate::session::ticket::{clear_cookie, Lookup, WriteBack};
 
 pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
     let sessions = ctx.sessions()?;
     let base = ctx.config.auth_prefix();
-    match sessions.lookup(&req.cookie_header).await {
-        Ok(Lookup::Active(mut active)) => {
-            if let Ok(WriteBack::Ended) = sessions.touch_if_due(&mut active).await {
-                return Ok(session_gone(req, base));
-            }
-            let mut reply = Reply::html(
-                200,
-                pages::profile(&active.record, sessions.policy, ctx.config.auth_prefix()),
-            )
-            .no_store()
-            .with_reason(reason::PROFILE);
-            match ctx.config.logout_url() {
-                Ok(Some(logout)) => reply = reply.allow_form_target(logout.origin()),
-                Ok(None) => {}
-                // The page still works; signing out will say which setting to fix. Until then
-                // every profile view tells the operator in its log line.
-                Err(_) => reply = reply.with_warning(Some("logout_url_invalid")),
-            }
-            Ok(reply)
-        }
-        Ok(Lookup::SignedOut) => Ok(signed_out(req, base)),
-        Ok(Lookup::Ambiguous) => {
-            Ok(signed_out(req, base).with_reason(reason::SESSION_COOKIE_AMBIGUOUS))
-        }
-        Ok(Lookup::Gone) => Ok(session_gone(req, base)),
-        Err(err) => Ok(signed_out(req, base).with_reason(AppError::from(err).reason())),
+    let active = match signed_in(&sessions, req, Touch::IfDue).await {
+        Ok(active) => active,
+        // Whatever the reason, storage down included: the login page, with the reason logged.
+        Err(out) => return Ok(out.answer(signed_out(req, base))),
+    };
+    let mut reply = Reply::html(
+        200,
+        pages::profile(&active.record, sessions.policy, ctx.config.auth_prefix()),
+    )
+    .no_store()
+    .with_reason(reason::PROFILE);
+    match ctx.config.logout_url() {
+        Ok(Some(logout)) => reply = reply.allow_form_target(logout.origin()),
+        Ok(None) => {}
+        // The page still works; signing out will say which setting to fix. Until then
+        // every profile view tells the operator in its log line.
+        Err(_) => reply = reply.with_warning(Some("logout_url_invalid")),
     }
-}
-
-fn session_gone(req: &Incoming, base: &str) -> Reply {
-    signed_out(req, base)
-        .with_cookie(clear_cookie())
-        .with_reason(reason::SESSION_UNKNOWN)
+    Ok(reply)
 }
 
 fn signed_out(req: &Incoming, base: &str) -> Reply {

@@ -1,6 +1,6 @@
 //! `GET /login`: start an Authorization Code flow with state, nonce and PKCE.
 
-use super::Context;
+use crate::app::Context;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::oidc::authorize::authorize_url;

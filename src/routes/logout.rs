@@ -1,7 +1,8 @@
 //! `POST /logout`: end the session here, then optionally at the provider
 //! (`WEBEX_LOGOUT_URL`; Webex documents no end-session endpoint).
 
-use super::{check_same_origin, Context};
+use super::check_same_origin;
+use crate::app::{error_reply, Context};
 use crate::cookies;
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
@@ -29,7 +30,7 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
             .no_store()
             .with_reason(reason::LOGGED_OUT),
         // Signed out here all the same: the page names the setting, and the cookie goes.
-        Err(err) => super::error_reply(&err.into(), ctx.config.auth_prefix()),
+        Err(err) => error_reply(&err.into(), ctx.config.auth_prefix()),
     };
     Ok(reply.with_cookie(clear_cookie()))
 }

@@ -1,22 +1,18 @@
 //! `GET /me`: the signed-in user as JSON, for single-page apps on the same origin.
 //! No CORS headers: other origins cannot read it.
 
-use super::Context;
+use crate::app::{signed_in, Context, SignedOut, Touch};
 use crate::error::AppError;
 use crate::http::{Incoming, Reply};
 use crate::oidc::json::Object;
 use crate::platform::Platform;
 use crate::reason;
-use crate::session::ticket::{clear_cookie, Lookup, WriteBack};
 
 pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result<Reply, AppError> {
     let sessions = ctx.sessions()?;
     let base = ctx.config.auth_prefix();
-    let reply = match sessions.lookup(&req.cookie_header).await {
-        Ok(Lookup::Active(mut active)) => {
-            if let Ok(WriteBack::Ended) = sessions.touch_if_due(&mut active).await {
-                return Ok(unauthenticated(base).with_cookie(clear_cookie()));
-            }
+    let reply = match signed_in(&sessions, req, Touch::IfDue).await {
+        Ok(active) => {
             let record = &active.record;
             let body = Me {
                 sub: &record.subject,
@@ -30,16 +26,14 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
             };
             Reply::json(200, to_json(&body)).with_reason(reason::ME)
         }
-        Ok(Lookup::SignedOut) => unauthenticated(base),
-        Ok(Lookup::Ambiguous) => {
-            unauthenticated(base).with_reason(reason::SESSION_COOKIE_AMBIGUOUS)
-        }
-        Ok(Lookup::Gone) => unauthenticated(base).with_cookie(clear_cookie()),
-        Err(err) => {
-            let reason = AppError::from(err).reason();
+        Err(SignedOut::Unavailable(err)) => {
+            let reason = err.reason();
             let body = serde_json::json!({"error": "unavailable"});
             Reply::json(503, body.to_string()).with_reason(reason)
         }
+        // A cleared cookie is logged as plain signed out here, as `/me` always has.
+        Err(out @ SignedOut::Gone) => out.clearing(unauthenticated(base)),
+        Err(out) => out.answer(unauthenticated(base)),
     };
     Ok(reply)
 }

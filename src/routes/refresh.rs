@@ -7,7 +7,8 @@
 //! then, never onto a session that was logged out meanwhile; and a failed refresh ends the
 //! session only if nobody else has replaced its refresh token in the meantime.
 
-use super::{check_same_origin, error_reply, Context};
+use super::check_same_origin;
+use crate::app::{error_reply, signed_in, Context, SignedOut, Touch};
 use crate::error::{AppError, SessionEndCause};
 use crate::http::{Incoming, Reply};
 use crate::oidc::http_url::HttpUrl;
@@ -18,7 +19,7 @@ use crate::platform::{HttpClient, KeyValueStore, Platform};
 use crate::provider_api::{Provider, ProviderError};
 use crate::reason;
 use crate::session::record::{SessionRecord, SessionTokens};
-use crate::session::ticket::{clear_cookie, Lookup, SessionCookie, SessionStore, WriteBack};
+use crate::session::ticket::{clear_cookie, SessionCookie, SessionStore, WriteBack};
 
 /// How often, and how long at most, a refresh waits for another one of the same session
 /// (four subrequests with their 10-second timeouts bound the other one).
@@ -30,13 +31,11 @@ pub async fn handle<P: Platform>(req: &Incoming, ctx: &Context<'_, P>) -> Result
     let sessions = ctx.sessions()?;
     let home = format!("{}/", ctx.config.auth_prefix());
     let home = home.as_str();
-    let mut active = match sessions.lookup(&req.cookie_header).await? {
-        Lookup::Active(active) => active,
-        Lookup::SignedOut => return Ok(Reply::redirect(home).with_reason(reason::SIGNED_OUT)),
-        Lookup::Ambiguous => {
-            return Ok(Reply::redirect(home).with_reason(reason::SESSION_COOKIE_AMBIGUOUS))
-        }
-        Lookup::Gone => return Ok(session_gone(home)),
+    let mut active = match signed_in(&sessions, req, Touch::Skip).await {
+        Ok(active) => active,
+        Err(SignedOut::Unavailable(err)) => return Err(err),
+        Err(SignedOut::Gone) => return Ok(session_gone(home)),
+        Err(out) => return Ok(out.answer(Reply::redirect(home))),
     };
     let kv_key = active.cookie.id.kv_key();
     let Some(_turn) = ctx.refreshing.try_enter(&kv_key) else {

@@ -330,6 +330,22 @@ fn an_origin_down_or_slow_gets_a_page_and_leaves_the_session_alone() {
 }
 
 #[test]
+fn a_forwarded_response_the_runtime_cannot_build_is_a_502_with_the_gateways_links() {
+    let world = World::gateway();
+    let mut req = world.incoming("GET", "/", &[]);
+    req.origin = ORIGIN.into();
+    let failure = crate::app::EdgeFailure::ForwardUnbuildable;
+    let reply = block_on(crate::app::unavailable(&req, failure, &world.settings));
+    assert_eq!((reply.status, reply.reason), (502, "upstream_unreachable"));
+    assert!(reply.body.contains("The site is unavailable"));
+    assert!(reply.body.contains(r#"href="/_auth/login""#));
+    assert_eq!(
+        reply.header("Strict-Transport-Security"),
+        Some("max-age=31536000; includeSubDomains")
+    );
+}
+
+#[test]
 fn forward_auth_answers_204_with_identity_401_or_403() {
     let world = World::gateway();
     let out = world.request("GET", "/_auth/check", &[("sec-fetch-mode", "navigate")]);

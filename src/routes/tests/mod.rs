@@ -22,12 +22,14 @@ use futures::executor::block_on;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::*;
+// The whole app, as the edge drives it: `handle` is `app::serve`.
+use crate::app::{serve as handle, Context, InFlightRefreshes, RequestConfig};
 use crate::config::tests::MapSettings;
-use crate::config::RequestConfig;
+use crate::http::{Incoming, Reply};
 use crate::oidc::test_keys::RustCrypto;
 use crate::pending_login::LOGIN_COOKIE;
 use crate::platform::{KeyValueStore, Platform};
+use crate::provider_api::KeyCache;
 use crate::provider_api::KEYS_REFETCH_COOLDOWN_SECS;
 use crate::session::ticket::SESSION_COOKIE;
 use crate::testing::kv::MemoryKv;

@@ -241,3 +241,36 @@ fn the_stylesheet_is_served_to_anyone_cached_and_costs_no_kv() {
     }
     assert_eq!(world.request("POST", &href, &[]).status, 405);
 }
+
+/// What the edge answers itself goes through the same wrapping as every route.
+fn edge_failure(world: &World, origin: &str, failure: crate::app::EdgeFailure) -> Reply {
+    let mut req = world.incoming("GET", "/login", &[]);
+    req.origin = origin.into();
+    block_on(crate::app::unavailable(&req, failure, &world.settings))
+}
+
+#[test]
+fn without_kv_every_request_gets_a_page_naming_the_binding_with_the_same_wrapping() {
+    let world = World::new();
+    let reply = edge_failure(&world, ORIGIN, crate::app::EdgeFailure::KvUnbound);
+    assert_eq!((reply.status, reply.reason), (500, "config_invalid"));
+    assert!(reply.body.contains("AUTH_KV (KV namespace binding)"));
+    assert!(reply.body.contains(r#"href="/login""#));
+    assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+    assert_eq!(reply.header("Strict-Transport-Security"), Some(HSTS));
+    let local = edge_failure(
+        &world,
+        "http://localhost:8787",
+        crate::app::EdgeFailure::KvUnbound,
+    );
+    assert_eq!(
+        (local.status, local.header("Strict-Transport-Security")),
+        (500, None)
+    );
+    let plain = edge_failure(
+        &world,
+        "http://login.example.com",
+        crate::app::EdgeFailure::KvUnbound,
+    );
+    assert_eq!((plain.status, plain.reason), (308, "https_redirect"));
+}
