@@ -141,14 +141,16 @@ fn respond(
 
 /// The app's own reply as a `Response`, and the reply without its body (moved into the
 /// response) for the log line. Fails only if the runtime refuses a header (a value with a
-/// line break): the event then answers a bare 500.
+/// line break, which the app does not write): the event then answers a bare 500.
 fn page(mut reply: Reply) -> (Reply, worker::Result<web_sys::Response>) {
     let headers = worker::Headers::new();
-    let refused = reply
+    if !reply
         .headers
         .iter()
-        .find_map(|(name, value)| headers.append(name, value).err());
-    if let Some(refused) = refused {
+        .all(|(n, v)| headers.append(n, v).is_ok())
+    {
+        // Not the runtime's message, which could quote the value (a cookie, say).
+        let refused = worker::Error::RustError("the runtime refused a header".into());
         return (reply, Err(refused));
     }
     let body = std::mem::take(&mut reply.body).into_bytes();
