@@ -27,8 +27,8 @@ bash scripts/build.sh
 bash scripts/build.sh --gateway
 
 echo "== upload size budgets"
-node scripts/upload-size.mjs --max-gzip-kb "${UPLOAD_BUDGET_KB:-100}"
-node scripts/upload-size.mjs --max-gzip-kb "${GATEWAY_UPLOAD_BUDGET_KB:-115}" --config tests/e2e/wrangler.gateway.toml
+node scripts/upload-size.mjs --max-gzip-kb "${UPLOAD_BUDGET_KB:-350}"
+node scripts/upload-size.mjs --max-gzip-kb "${GATEWAY_UPLOAD_BUDGET_KB:-350}" --config tests/e2e/wrangler.gateway.toml
 
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

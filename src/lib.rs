@@ -19,12 +19,10 @@
 //! - `app/mod.rs`: the one request path, the only code that knows both: the dispatcher (the
 //!   sign-in routes at the root, or nested below `AUTH_PREFIX` with the gateway as the
 //!   fallback) and the outer wrapping every answer leaves through (`serve`, `unavailable`).
-//! - `edge/`: the only code that touches the runtime, one file per binding (`await_slots.rs`:
-//!   the plain bookkeeping behind its awaits).
+//! - `edge/`: the only code that touches the runtime (workers-rs: the `fetch` event, `Env`
+//!   and its bindings), one file per binding.
 
 pub mod app;
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-mod await_slots;
 pub mod config;
 pub mod cookies;
 pub mod error;
@@ -48,23 +46,3 @@ mod testing;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
-
-/// talc in place of the standard library's dlmalloc: a seventh of the code, which every cold
-/// start compiles. An isolate runs one thread, which is what this allocator assumes.
-#[cfg(target_arch = "wasm32")]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
-/// The Worker's `fetch` export, which worker-build's JavaScript entry point calls with the
-/// request, `env` and the execution context. Written with wasm-bindgen directly rather than
-/// the `worker` crate, whose event macro formats `worker::Error`s and whose exported classes
-/// (and their JavaScript glue) would ship in every build.
-#[cfg(target_arch = "wasm32")]
-#[wasm_bindgen::prelude::wasm_bindgen]
-pub async fn fetch(
-    req: web_sys::Request,
-    env: wasm_bindgen::JsValue,
-    _ctx: wasm_bindgen::JsValue,
-) -> Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
-    edge::serve(req, env).await
-}

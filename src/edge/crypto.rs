@@ -1,4 +1,7 @@
-//! WebCrypto: RS256 verification and AES-256-GCM, native code in the runtime.
+//! WebCrypto: RS256 verification, ES256 signatures and AES-256-GCM, native code in the
+//! runtime. On web-sys: workers-rs does not wrap `SubtleCrypto`. Every byte string goes to
+//! WebCrypto as a copy (`Uint8Array::from`), never as a view of the module's memory, which
+//! can move while a promise is pending.
 
 use std::cell::RefCell;
 
@@ -6,10 +9,9 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 
 use futures_util::future::LocalBoxFuture;
 use js_sys::{Reflect, Uint8Array};
-use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
-use super::promise::settled;
 use crate::oidc::es256::{EcSigningKey, SignEs256};
 use crate::oidc::jwks::{RsaPublicKey, VerifyRs256};
 use crate::platform::Crypto;
@@ -40,15 +42,15 @@ impl VerifyRs256 for WebCrypto {
             else {
                 return false;
             };
-            let Ok(promise) = subtle.verify_with_object_and_u8_array_and_u8_array(
+            let Ok(promise) = subtle.verify_with_object_and_js_u8_array_and_js_u8_array(
                 &rs256_algorithm(),
                 &crypto_key,
-                signature,
-                message,
+                &Uint8Array::from(signature),
+                &Uint8Array::from(message),
             ) else {
                 return false;
             };
-            settled(&promise)
+            JsFuture::from(promise)
                 .await
                 .is_ok_and(|valid| valid.as_bool() == Some(true))
         })
@@ -67,9 +69,9 @@ impl SignEs256 for WebCrypto {
             Reflect::set(&algorithm, &"name".into(), &"ECDSA".into()).ok()?;
             Reflect::set(&algorithm, &"hash".into(), &"SHA-256".into()).ok()?;
             let promise = subtle_crypto()?
-                .sign_with_object_and_u8_array(&algorithm, &handle, message)
+                .sign_with_object_and_js_u8_array(&algorithm, &handle, &Uint8Array::from(message))
                 .ok()?;
-            let signature = settled(&promise).await.ok()?;
+            let signature = JsFuture::from(promise).await.ok()?;
             Some(Uint8Array::new(&signature).to_vec())
         })
     }
@@ -185,7 +187,7 @@ async fn import_jwk(
     let promise = subtle_crypto()?
         .import_key_with_object("jwk", &jwk, algorithm, false, &usages)
         .ok()?;
-    settled(&promise).await.ok()?.dyn_into().ok()
+    JsFuture::from(promise).await.ok()?.dyn_into().ok()
 }
 
 #[derive(Clone, Copy)]
@@ -194,26 +196,14 @@ enum AesOperation {
     Decrypt,
 }
 
-#[wasm_bindgen(inline_js = "
-export function aesGcm(op, key, iv, aad, data) {
-  // The arguments are views of the module's memory: copied before anything can move it.
-  const [k, n, a, d] = [key.slice(), iv.slice(), aad.slice(), data.slice()];
-  const subtle = crypto.subtle;
-  return subtle.importKey('raw', k, 'AES-GCM', false, [op])
-    .then((handle) => subtle[op]({ name: 'AES-GCM', iv: n, additionalData: a }, handle, d))
-    .then((result) => new Uint8Array(result));
-}")]
-extern "C" {
-    /// Import, then encrypt or decrypt, in one call from wasm (instead of some twenty calls
-    /// to build the key, the parameters and the two promises piece by piece).
-    #[wasm_bindgen(catch, js_name = aesGcm)]
-    fn aes_gcm_js(
-        operation: &str,
-        key: &[u8],
-        iv: &[u8],
-        aad: &[u8],
-        data: &[u8],
-    ) -> Result<js_sys::Promise, JsValue>;
+impl AesOperation {
+    /// The `SubtleCrypto` method, which is also the key's one usage.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Encrypt => "encrypt",
+            Self::Decrypt => "decrypt",
+        }
+    }
 }
 
 /// One AES-256-GCM operation (128-bit tag appended to the ciphertext, as RustCrypto does).
@@ -225,11 +215,30 @@ async fn aes_gcm(
     aad: &[u8],
     data: &[u8],
 ) -> Option<Vec<u8>> {
-    let operation = match operation {
-        AesOperation::Encrypt => "encrypt",
-        AesOperation::Decrypt => "decrypt",
-    };
-    let promise = aes_gcm_js(operation, key, nonce, aad, data).ok()?;
-    let result: Uint8Array = settled(&promise).await.ok()?.dyn_into().ok()?;
-    Some(result.to_vec())
+    let subtle = subtle_crypto()?;
+    let usages = js_sys::Array::of1(&operation.name().into());
+    let imported = subtle
+        .import_key_with_str(
+            "raw",
+            &Uint8Array::from(&key[..]),
+            "AES-GCM",
+            false,
+            &usages,
+        )
+        .ok()?;
+    let handle: web_sys::CryptoKey = JsFuture::from(imported).await.ok()?.dyn_into().ok()?;
+    let params = web_sys::AesGcmParams::new("AES-GCM", &Uint8Array::from(&nonce[..]));
+    params.set_additional_data(&Uint8Array::from(aad));
+    let data = Uint8Array::from(data);
+    let promise = match operation {
+        AesOperation::Encrypt => {
+            subtle.encrypt_with_object_and_js_u8_array(&params, &handle, &data)
+        }
+        AesOperation::Decrypt => {
+            subtle.decrypt_with_object_and_js_u8_array(&params, &handle, &data)
+        }
+    }
+    .ok()?;
+    let result = JsFuture::from(promise).await.ok()?;
+    Some(Uint8Array::new(&result).to_vec())
 }

@@ -2,20 +2,20 @@
 
 use std::cell::RefCell;
 
-use js_sys::Reflect;
 use wasm_bindgen::JsValue;
+use worker::Env;
 
 use crate::config::{setting_text, Settings};
 
 thread_local! {
     /// Every setting read so far, as `env` had it. Vars and secrets are fixed for the life of
     /// an isolate (a new deployment or secret starts new isolates), so each is read from
-    /// `env` once, not on every request: three calls into JavaScript per setting saved.
+    /// `env` once, not on every request.
     static READ: RefCell<Vec<(String, Option<String>)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The `env` object the runtime passes to `fetch`.
-pub struct WorkerSettings<'a>(pub &'a JsValue);
+/// The `env` the runtime passes to the `fetch` event.
+pub struct WorkerSettings<'a>(pub &'a Env);
 
 impl Settings for WorkerSettings<'_> {
     fn get(&self, name: &str) -> Option<String> {
@@ -30,8 +30,9 @@ impl Settings for WorkerSettings<'_> {
         })
     }
 
+    /// Only a service binding is a binding here (the `UPSTREAM` the gateway forwards to).
     fn has_binding(&self, name: &str) -> bool {
-        Reflect::get(self.0, &JsValue::from_str(name)).is_ok_and(|value| value.is_object())
+        self.0.service(name).is_ok()
     }
 }
 
@@ -39,10 +40,11 @@ impl WorkerSettings<'_> {
     /// Secrets are strings on `env`; so are vars written as TOML strings. A var written as a
     /// TOML number, boolean, array or table (`SESSION_TTL = 3600`) arrives as that JSON value:
     /// it is read as the text it stands for ([`setting_text`]), not dropped, which would put
-    /// the default in its place without a word. Read directly: the `worker` crate's accessors
-    /// build an error message for every setting that is not set.
+    /// the default in its place without a word.
     fn read(&self, name: &str) -> Option<String> {
-        let value = Reflect::get(self.0, &JsValue::from_str(name)).ok()?;
+        // Read from `env` directly: workers-rs's `var` and `secret` refuse anything but a
+        // string, `object_var` anything but a table, and all three throw on a null var.
+        let value = js_sys::Reflect::get(self.0, &JsValue::from_str(name)).ok()?;
         if let Some(text) = value.as_string() {
             return Some(text);
         }

@@ -1,17 +1,26 @@
-//! The Fetch API: the `HttpClient` for calls to the provider, with a timeout, a bounded read
+//! The Fetch API: the `HttpClient` for calls to the provider, with a deadline, a bounded read
 //! and redirects refused.
 
-use wasm_bindgen::prelude::wasm_bindgen;
+use std::pin::pin;
+use std::time::Duration;
 
-use super::promise::settled;
-use super::{bump, header_lines, Usage};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use wasm_bindgen::JsValue;
+use worker::{
+    AbortController, AbortSignal, Delay, Fetch, Headers, Method as WorkerMethod, Request,
+    RequestInit, RequestRedirect, Response,
+};
+
+use super::{bump, Usage};
 use crate::oidc::outbound::{
     refuse_redirect, Method, OutboundRequest, OutboundResponse, TransportError,
 };
 use crate::platform::HttpClient;
 
-/// Every subrequest gets this long (milliseconds) before the login fails with a clear message.
-const SUBREQUEST_TIMEOUT_MS: u32 = 10_000;
+/// Every subrequest gets this long, its body included, before the login fails with a clear
+/// message.
+const SUBREQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Provider responses are read up to this size and no further.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
@@ -22,56 +31,106 @@ pub struct WorkersFetch<'a> {
 impl HttpClient for WorkersFetch<'_> {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, TransportError> {
         bump(&self.usage.subrequests);
-        let headers = header_lines(&request.headers).ok_or(TransportError::Network)?;
-        let method = match request.method {
-            Method::Get => "GET",
-            Method::Post => "POST",
-        };
-        let promise = fetch_bounded(
-            request.url.as_str(),
-            method,
-            &headers,
-            request.body.as_deref(),
-            SUBREQUEST_TIMEOUT_MS,
-            MAX_RESPONSE_BYTES,
-        );
-        match settled(&promise).await {
-            Ok(answer) => answered(answer.as_string().unwrap_or_default()),
-            Err(reason) => Err(match reason.as_string().as_deref() {
-                Some("timeout") => TransportError::Timeout,
-                Some("too_large") => TransportError::TooLarge,
-                _ => TransportError::Network,
-            }),
+        let request = outgoing(&request).ok_or(TransportError::Network)?;
+        let controller = AbortController::default();
+        let exchange = pin!(exchange(request, controller.signal()));
+        let deadline = pin!(Delay::from(SUBREQUEST_TIMEOUT));
+        match select(exchange, deadline).await {
+            Either::Left((answer, _)) => answer,
+            Either::Right(_) => {
+                // Stops the subrequest (or the reading of its body) in the runtime too.
+                controller.abort();
+                Err(TransportError::Timeout)
+            }
         }
     }
 }
 
-/// `status \n body` as `fetchBounded` fulfils: a redirect is refused here, whatever its body.
-fn answered(mut answer: String) -> Result<OutboundResponse, TransportError> {
-    let newline = answer.find('\n').ok_or(TransportError::Network)?;
-    let status = answer[..newline]
-        .parse()
+/// The runtime's request; redirects come back as they are, to be refused.
+fn outgoing(request: &OutboundRequest) -> Option<Request> {
+    let headers = Headers::new();
+    for (name, value) in &request.headers {
+        headers.append(name, value).ok()?;
+    }
+    let mut init = RequestInit::new();
+    init.with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
+        .with_method(match request.method {
+            Method::Get => WorkerMethod::Get,
+            Method::Post => WorkerMethod::Post,
+        })
+        .with_body(request.body.as_deref().map(JsValue::from_str));
+    Request::new_with_init(request.url.as_str(), &init).ok()
+}
+
+/// The request sent and its answer read (a redirect's body is not).
+async fn exchange(
+    request: Request,
+    signal: AbortSignal,
+) -> Result<OutboundResponse, TransportError> {
+    let mut response = Fetch::Request(request)
+        .send_with_signal(&signal)
+        .await
         .map_err(|_| TransportError::Network)?;
-    refuse_redirect(status)?;
-    // The body stays where it is: only the status line is taken off its front.
-    answer.drain(..=newline);
+    let status = response.status_code();
+    if let Err(refused) = refuse_redirect(status) {
+        discard(&mut response);
+        return Err(refused);
+    }
+    let body = read_bounded(&mut response, MAX_RESPONSE_BYTES).await?;
     Ok(OutboundResponse {
         status,
-        body: answer,
+        body: decode(body),
     })
 }
 
-#[wasm_bindgen(module = "/src/edge/shell.js")]
-extern "C" {
-    /// One subrequest to its end (see shell.js): fulfils with `status \n body`, rejects with
-    /// `timeout`, `too_large` or `network`.
-    #[wasm_bindgen(js_name = fetchBounded)]
-    fn fetch_bounded(
-        url: &str,
-        method: &str,
-        headers: &str,
-        body: Option<&str>,
-        timeout_ms: u32,
-        max_bytes: usize,
-    ) -> js_sys::Promise;
+/// The body, up to `max` bytes and no further: refused at once when `Content-Length` declares
+/// more, otherwise read chunk by chunk and its stream cancelled as soon as it grows too large.
+/// The bytes are always counted, never taken from `Content-Length`: the runtime inflates gzip
+/// and brotli (the header is then the compressed size), and a `Transfer-Encoding` overrides it.
+async fn read_bounded(response: &mut Response, max: usize) -> Result<Vec<u8>, TransportError> {
+    let declared = response.headers().get("content-length").ok().flatten();
+    if declared.is_some_and(|length| declares_more_than(&length, max)) {
+        discard(response);
+        return Err(TransportError::TooLarge);
+    }
+    // No stream: the response has no body.
+    let Ok(mut stream) = response.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| TransportError::Network)?;
+        if body.len() + chunk.len() > max {
+            // Returning drops the stream, which cancels it: the rest is never downloaded.
+            return Err(TransportError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A `Content-Length` of digits only, over `max` (any too long to count is over it).
+fn declares_more_than(length: &str, max: usize) -> bool {
+    !length.is_empty()
+        && length.bytes().all(|b| b.is_ascii_digit())
+        && length.parse::<usize>().map_or(true, |length| length > max)
+}
+
+/// Cancels a body that will not be read, rather than letting the provider's stream drain.
+fn discard(response: &mut Response) {
+    // Dropping the stream's reader cancels the stream.
+    drop(response.stream());
+}
+
+/// UTF-8, as `TextDecoder` reads it: invalid bytes replaced, a leading byte order mark dropped.
+fn decode(body: Vec<u8>) -> String {
+    let text = match String::from_utf8(body) {
+        Ok(text) => text,
+        Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+    };
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    }
 }

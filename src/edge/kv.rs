@@ -1,49 +1,37 @@
 //! Workers KV: the `KeyValueStore` that holds login records and sessions.
 
-use js_sys::Reflect;
-use wasm_bindgen::JsValue;
+use worker::KvStore;
 
-use super::{bump, call_binding, Usage};
+use super::{bump, Usage};
 use crate::platform::{KeyValueStore, StoreError};
 
 /// The KV namespace binding that holds login records and sessions.
 pub const KV_BINDING: &str = "AUTH_KV";
 
-/// The KV namespace binding, called directly (`get`, `put`, `delete` of the Workers KV API):
-/// the `worker` crate's builders serialise their options through serde on every call.
-pub struct WorkersKv<'a> {
-    pub kv: JsValue,
-    pub usage: &'a Usage,
-}
+const FAILED: StoreError = StoreError("kv call failed");
 
-impl WorkersKv<'_> {
-    async fn call(&self, method: &str, args: &[JsValue]) -> Result<JsValue, StoreError> {
-        call_binding(&self.kv, method, args)
-            .await
-            .map_err(|()| StoreError("kv call failed"))
-    }
+pub struct WorkersKv<'a> {
+    pub kv: KvStore,
+    pub usage: &'a Usage,
 }
 
 impl KeyValueStore for WorkersKv<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         bump(&self.usage.kv_reads);
-        // `get(key)` resolves to the text, or null when the key does not exist.
-        Ok(self.call("get", &[key.into()]).await?.as_string())
+        self.kv.get(key).text().await.map_err(|_| FAILED)
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
         bump(&self.usage.kv_writes);
-        let options = js_sys::Object::new();
-        let ttl = JsValue::from_f64(ttl_secs as f64);
-        Reflect::set(&options, &JsValue::from_str("expirationTtl"), &ttl)
-            .map_err(|_| StoreError("kv put failed"))?;
-        self.call("put", &[key.into(), value.into(), options.into()])
+        let put = self.kv.put(key, value).map_err(|_| FAILED)?;
+        put.expiration_ttl(ttl_secs)
+            .execute()
             .await
-            .map(|_| ())
+            .map_err(|_| FAILED)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         bump(&self.usage.kv_writes);
-        self.call("delete", &[key.into()]).await.map(|_| ())
+        self.kv.delete(key).await.map_err(|_| FAILED)
     }
 }

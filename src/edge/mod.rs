@@ -1,15 +1,17 @@
-//! The thin shell over the Workers runtime: turns the runtime's `Request` into an
-//! [`Incoming`], hands the app its bindings (one adapter file per binding: `env`, `kv`,
-//! `fetch`, `timer`, `rate_limit`, `crypto`), turns the [`Reply`] into a `Response`, and logs
-//! one JSON line per request.
+//! The thin shell over the Workers runtime, on workers-rs: the `fetch` event turns the
+//! runtime's `Request` into an [`Incoming`], hands the app its bindings (one adapter file per
+//! binding: `env`, `kv`, `fetch`, `timer`, `rate_limit`, `crypto`, `upstream`), turns the
+//! [`Reply`] into a `Response`, and logs one JSON line per request.
+//!
+//! A panic is recovered by workers-rs itself: its start function installs a panic hook that
+//! logs the panic as "Critical" and marks the instance for a fresh one, which worker-build's
+//! entry point starts before the next request (the isolate's caches start empty again).
 
 mod crypto;
 mod env;
 mod fetch;
 mod kv;
-mod promise;
 mod rate_limit;
-mod recovery;
 mod timer;
 #[cfg(feature = "gateway")]
 mod upstream;
@@ -17,16 +19,13 @@ mod upstream;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use js_sys::Reflect;
-use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::JsValue;
+use serde::Serialize;
+use worker::{console_error, console_log, console_warn, event, Date, Env, Request};
 
 use crate::app::{self, Context, EdgeFailure, InFlightRefreshes, RequestConfig};
-use crate::config::UPSTREAM_BINDING;
-use crate::http::{split_request_url, Incoming, Reply};
+use crate::http::{Incoming, Reply};
 use crate::platform::Platform;
 use crate::provider_api::KeyCache;
-use serde_json::{json, Value};
 
 use self::crypto::WebCrypto;
 use self::env::WorkerSettings;
@@ -38,26 +37,6 @@ use self::timer::WorkersTimer;
 use self::upstream::WorkersUpstream;
 #[cfg(not(feature = "gateway"))]
 type WorkersUpstream<'a> = crate::platform::NoUpstream<'a>;
-
-#[wasm_bindgen(module = "/src/edge/shell.js")]
-extern "C" {
-    /// The request as one string (see shell.js): method, URL and the headers `names` asks for.
-    #[wasm_bindgen(catch)]
-    fn describe(request: &web_sys::Request, names: &str) -> Result<String, JsValue>;
-
-    /// A `Response` from the status, `name\nvalue\n...` headers and the body's UTF-8 bytes
-    /// (as bytes, the page is neither decoded into a JavaScript string nor encoded back).
-    #[wasm_bindgen(catch)]
-    fn respond(status: u16, headers: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
-
-    /// Writes the request's log line (`level`: `error`, `warn` or `log`); see shell.js.
-    fn log(level: &str, line: &str);
-}
-
-/// The request headers the app reads, newline-separated, in the order [`incoming`] takes them
-/// from [`describe`].
-const READ_HEADERS: &str =
-    "cookie\norigin\nsec-fetch-site\ncf-connecting-ip\nsec-fetch-mode\naccept\ncf-ray";
 
 /// The runtime's bindings as the app's platform.
 struct Workers<'a>(std::marker::PhantomData<&'a ()>);
@@ -75,100 +54,137 @@ thread_local! {
     static REFRESHING: Rc<InFlightRefreshes> = Rc::new(InFlightRefreshes::default());
 }
 
-/// The `fetch` handler. It works on the runtime's own `Request`/`Response` objects (web-sys)
-/// rather than the `worker` crate's wrappers: nothing here formats a runtime error, which
-/// keeps the wrappers' error text and URL parsing out of the module (see the README's
-/// performance notes). Errors become reason codes, never messages.
-pub async fn serve(req: web_sys::Request, env: JsValue) -> Result<JsValue, JsValue> {
-    let started = js_sys::Date::now() as u64;
-    let (incoming, ray) = incoming(&req);
-    let request_id = ray.unwrap_or_else(local_request_id);
+/// The `fetch` handler. It answers with the runtime's own `Response` (web-sys) because a
+/// forwarded response goes back as the origin's object, which workers-rs's `Response` cannot
+/// carry (no `statusText`, see `upstream.rs`). Errors become reason codes, never messages.
+#[event(fetch)]
+async fn on_fetch(
+    req: Request,
+    env: Env,
+    _ctx: worker::Context,
+) -> worker::Result<web_sys::Response> {
+    serve(req, env).await
+}
+
+/// Every answer leaves here, once: built, logged, returned.
+async fn serve(req: Request, env: Env) -> worker::Result<web_sys::Response> {
+    let started = Date::now().as_millis();
+    let incoming = incoming(&req);
     let usage = Usage::default();
-    let binding =
-        |name: &str| Reflect::get(&env, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
-    let upstream = WorkersUpstream::new(&req, binding(UPSTREAM_BINDING), &usage);
-    let kv = binding(KV_BINDING);
-    let reply = if kv.is_object() {
-        let keys = KEYS.with(Rc::clone);
-        let refreshing = REFRESHING.with(Rc::clone);
-        let limiter = binding(LOGIN_RATE_LIMITER_BINDING);
-        let settings = WorkerSettings(&env);
-        let ctx = Context::<Workers> {
-            kv: &WorkersKv { kv, usage: &usage },
-            http: &WorkersFetch { usage: &usage },
-            upstream: &upstream,
-            timer: &WorkersTimer,
-            crypto: &WebCrypto,
-            login_limiter: &WorkersRateLimiter(limiter),
-            keys: &keys,
-            refreshing: &refreshing,
-            config: RequestConfig::new(&settings, &incoming.origin),
-            now: (started / 1000) as i64,
-        };
-        app::serve(&incoming, &ctx).await
-    } else {
-        app::unavailable(&incoming, EdgeFailure::KvUnbound, &WorkerSettings(&env)).await
-    };
-    #[cfg(feature = "gateway")]
-    if reply.forwarded {
-        // Built before the log line, so that a response the runtime refuses to build is
-        // logged as the 502 the client gets (with the gateway's links and HSTS).
-        if let Some(response) = upstream.response(&reply.headers) {
-            log_line(&incoming, &reply, &request_id, elapsed_ms(started), &usage);
-            return Ok(response.into());
+    let settings = WorkerSettings(&env);
+    let upstream = WorkersUpstream::new(&req, &env, &usage);
+    let reply = match env.kv(KV_BINDING) {
+        Ok(kv) => {
+            let kv = WorkersKv { kv, usage: &usage };
+            let limiter = WorkersRateLimiter(env.rate_limiter(LOGIN_RATE_LIMITER_BINDING).ok());
+            let ctx = Context::<Workers> {
+                kv: &kv,
+                http: &WorkersFetch { usage: &usage },
+                upstream: &upstream,
+                timer: &WorkersTimer,
+                crypto: &WebCrypto,
+                login_limiter: &limiter,
+                keys: &KEYS.with(Rc::clone),
+                refreshing: &REFRESHING.with(Rc::clone),
+                config: RequestConfig::new(&settings, &incoming.origin),
+                now: (started / 1000) as i64,
+            };
+            app::serve(&incoming, &ctx).await
         }
-        let settings = WorkerSettings(&env);
-        let failed = app::unavailable(&incoming, EdgeFailure::ForwardUnbuildable, &settings).await;
-        log_line(&incoming, &failed, &request_id, elapsed_ms(started), &usage);
-        return into_response(failed).map(JsValue::from);
+        Err(_) => app::unavailable(&incoming, EdgeFailure::KvUnbound, &settings).await,
+    };
+    let (reply, response) = respond(&incoming, reply, &upstream, &settings).await;
+    log_line(&incoming, &reply, &request_id(&req), &usage, started);
+    response
+}
+
+/// The response that carries `reply`, and the reply as it went out: a forwarded response the
+/// runtime refuses to rebuild becomes the 502 the client gets (with the gateway's links and
+/// HSTS), so that the log line tells what was sent.
+#[cfg_attr(not(feature = "gateway"), allow(unused_variables))]
+async fn respond(
+    req: &Incoming,
+    reply: Reply,
+    upstream: &WorkersUpstream<'_>,
+    settings: &WorkerSettings<'_>,
+) -> (Reply, worker::Result<web_sys::Response>) {
+    #[cfg(feature = "gateway")]
+    let reply = if reply.forwarded {
+        match upstream.response(&reply.headers) {
+            Some(response) => return (reply, Ok(response)),
+            None => app::unavailable(req, EdgeFailure::ForwardUnbuildable, settings).await,
+        }
+    } else {
+        reply
+    };
+    page(reply)
+}
+
+/// The app's own reply as a `Response`, and the reply without its body (moved into the
+/// response) for the log line. Fails only if the runtime refuses a header (a value with a
+/// line break, which the app does not write): the event then answers a bare 500.
+fn page(mut reply: Reply) -> (Reply, worker::Result<web_sys::Response>) {
+    let headers = worker::Headers::new();
+    if !reply
+        .headers
+        .iter()
+        .all(|(n, v)| headers.append(n, v).is_ok())
+    {
+        // Not the runtime's message, which could quote the value (a cookie, say).
+        let refused = worker::Error::RustError("the runtime refused a header".into());
+        return (reply, Err(refused));
     }
-    log_line(&incoming, &reply, &request_id, elapsed_ms(started), &usage);
-    into_response(reply).map(JsValue::from)
-}
-
-fn elapsed_ms(started: u64) -> u64 {
-    (js_sys::Date::now() as u64).saturating_sub(started)
-}
-
-/// The request as the app sees it, and its `cf-ray` (the request id at the edge).
-fn incoming(req: &web_sys::Request) -> (Incoming, Option<String>) {
-    let described = describe(req, READ_HEADERS).unwrap_or_default();
-    let mut lines = described.split('\n');
-    let method = lines.next().unwrap_or_default().to_owned();
-    // The runtime hands over an absolute, already normalised URL.
-    let (origin, path, query) =
-        split_request_url(lines.next().unwrap_or_default()).unwrap_or_default();
-    let mut header = || {
-        lines
-            .next()
-            .and_then(|h| h.strip_prefix('='))
-            .map(str::to_owned)
+    let body = std::mem::take(&mut reply.body).into_bytes();
+    // A response without content has no body at all (a 204 or 304 may not have one).
+    let body = if body.is_empty() {
+        worker::ResponseBody::Empty
+    } else {
+        worker::ResponseBody::Body(body)
     };
-    let incoming = Incoming {
-        method,
-        path: path.to_owned(),
-        query: query.to_owned(),
-        origin: origin.to_owned(),
-        cookie_header: header().unwrap_or_default(),
-        origin_header: header(),
-        sec_fetch_site: header(),
-        client_ip: header(),
-        sec_fetch_mode: header(),
-        accept: header(),
-    };
-    (incoming, header())
+    // The conversion cannot fail: the status is one of the app's own (200 to 599).
+    let response = worker::Response::builder()
+        .with_status(reply.status)
+        .with_headers(headers)
+        .body(body)
+        .into();
+    (reply, Ok(response))
 }
 
-/// Outside Cloudflare's edge (wrangler dev) there is no `cf-ray`: 64 random bits instead.
-fn local_request_id() -> String {
+/// The request as the app sees it. The URL is the runtime's: absolute and already normalised.
+fn incoming(req: &Request) -> Incoming {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let (origin, path, query) = match req.url() {
+        Ok(url) => (
+            url[..url::Position::BeforePath].to_owned(),
+            url.path().to_owned(),
+            url.query().unwrap_or_default().to_owned(),
+        ),
+        Err(_) => Default::default(),
+    };
+    Incoming {
+        // The method as sent: workers-rs's `Method` reads an extension method (PROPFIND) as GET.
+        method: req.inner().method(),
+        path,
+        query,
+        origin,
+        cookie_header: header("cookie").unwrap_or_default(),
+        origin_header: header("origin"),
+        sec_fetch_site: header("sec-fetch-site"),
+        client_ip: header("cf-connecting-ip"),
+        sec_fetch_mode: header("sec-fetch-mode"),
+        accept: header("accept"),
+    }
+}
+
+/// The request's `cf-ray` (its id at the edge); outside Cloudflare's edge (wrangler dev) there
+/// is none: 64 random bits instead.
+fn request_id(req: &Request) -> String {
+    if let Ok(Some(ray)) = req.headers().get("cf-ray") {
+        return ray;
+    }
     let mut bytes = [0u8; 8];
     let _ = getrandom::getrandom(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Calls `binding.method(...args)` (at most three) and awaits the promise it returns.
-async fn call_binding(binding: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, ()> {
-    promise::call(binding, method, args).await.map_err(|_| ())
 }
 
 /// Platform operations of one request, counted for the log line (and the benchmark).
@@ -184,52 +200,60 @@ fn bump(counter: &Cell<u32>) {
 }
 
 /// One structured line per request: no query, no cookie, no header values, so no secret.
-fn log_line(req: &Incoming, reply: &Reply, request_id: &str, duration_ms: u64, usage: &Usage) {
-    let count = |counter: &Cell<u32>| Value::from(u64::from(counter.get()));
-    let mut fields = json!({
-        "event": "request",
-        "method": req.method,
-        "route": req.path.chars().take(64).collect::<String>(),
-        "status": reply.status,
-        "reason": reply.reason,
-        "duration_ms": duration_ms,
-        "request_id": request_id,
-        "kv_reads": count(&usage.kv_reads),
-        "kv_writes": count(&usage.kv_writes),
-        "subrequests": count(&usage.subrequests),
-    });
-    if let Some(warning) = reply.warning {
-        fields["warning"] = warning.into();
-    }
-    let level = if reply.status >= 500 {
-        "error"
+#[derive(Serialize)]
+struct LogLine<'a> {
+    event: &'static str,
+    method: &'a str,
+    /// The path, cut at 64 characters.
+    route: String,
+    status: u16,
+    reason: &'a str,
+    duration_ms: u64,
+    request_id: &'a str,
+    kv_reads: u32,
+    kv_writes: u32,
+    subrequests: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<&'a str>,
+}
+
+#[derive(Clone, Copy)]
+enum Level {
+    Error,
+    Warn,
+    Log,
+}
+
+/// Server errors are errors; client errors and answers with a warning are warnings.
+fn level(reply: &Reply) -> Level {
+    if reply.status >= 500 {
+        Level::Error
     } else if reply.status >= 400 || reply.warning.is_some() {
-        "warn"
+        Level::Warn
     } else {
-        "log"
-    };
-    log(level, &fields.to_string());
-}
-
-/// Only fails if the runtime cannot construct a response at all; the runtime then answers 500.
-fn into_response(reply: Reply) -> Result<web_sys::Response, JsValue> {
-    let headers = header_lines(&reply.headers)
-        .ok_or_else(|| JsValue::from_str("a header with a line break"))?;
-    respond(reply.status, &headers, reply.body.as_bytes())
-}
-
-/// Headers as shell.js takes them, `name \n value \n ...`; `None` when a name or value holds
-/// a line break, which would split a header in two (refused, as `Headers` itself would).
-fn header_lines(headers: &[(&'static str, String)]) -> Option<String> {
-    let mut lines = String::new();
-    for (name, value) in headers {
-        if name.contains(['\n', '\r']) || value.contains(['\n', '\r']) {
-            return None;
-        }
-        lines.push_str(name);
-        lines.push('\n');
-        lines.push_str(value);
-        lines.push('\n');
+        Level::Log
     }
-    Some(lines)
+}
+
+fn log_line(req: &Incoming, reply: &Reply, request_id: &str, usage: &Usage, started: u64) {
+    let line = LogLine {
+        event: "request",
+        method: &req.method,
+        route: req.path.chars().take(64).collect(),
+        status: reply.status,
+        reason: reply.reason,
+        duration_ms: Date::now().as_millis().saturating_sub(started),
+        request_id,
+        kv_reads: usage.kv_reads.get(),
+        kv_writes: usage.kv_writes.get(),
+        subrequests: usage.subrequests.get(),
+        warning: reply.warning,
+    };
+    // Strings and numbers only: serialising cannot fail.
+    let line = serde_json::to_string(&line).unwrap_or_default();
+    match level(reply) {
+        Level::Error => console_error!("{line}"),
+        Level::Warn => console_warn!("{line}"),
+        Level::Log => console_log!("{line}"),
+    }
 }

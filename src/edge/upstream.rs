@@ -1,17 +1,22 @@
 //! The origin behind the gateway: forwards the request being served (its body streamed, never
 //! buffered) with `fetch` or through the `UPSTREAM` service binding, and keeps the answer so
 //! that its body streams back to the client untouched.
+//!
+//! The answer stays the runtime's own `Response` (web-sys) from end to end: workers-rs's
+//! `Response` has no `statusText`, so passing the origin's answer through it would change it.
 
 use std::cell::RefCell;
 use std::pin::pin;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use js_sys::Reflect;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::ext::{ResponseExt, ResponseInitExt};
+use worker::{CacheMode, Delay, Env, Fetcher, Headers, Request, RequestInit, RequestRedirect};
 
-use super::timer::Delay;
-use super::{bump, call_binding, Usage};
+use super::{bump, Usage};
+use crate::config::UPSTREAM_BINDING;
 use crate::oidc::outbound::TransportError;
 use crate::platform::{ForwardPlan, Forwarded, Upstream};
 
@@ -23,62 +28,63 @@ type Answer = (web_sys::Response, fn(&str) -> bool);
 
 pub struct WorkersUpstream<'a> {
     /// The request being served; its body is what gets forwarded.
-    pub request: &'a web_sys::Request,
-    /// The `UPSTREAM` service binding, or undefined.
-    pub binding: JsValue,
-    pub usage: &'a Usage,
+    request: &'a Request,
+    /// The `UPSTREAM` service binding, if bound.
+    service: Option<Fetcher>,
+    usage: &'a Usage,
     /// The origin's answer, and which of its `Set-Cookie`s to hold back.
     answer: RefCell<Option<Answer>>,
 }
 
 impl<'a> WorkersUpstream<'a> {
-    pub fn new(request: &'a web_sys::Request, binding: JsValue, usage: &'a Usage) -> Self {
+    pub fn new(request: &'a Request, env: &Env, usage: &'a Usage) -> Self {
         Self {
             request,
-            binding,
+            service: env.service(UPSTREAM_BINDING).ok(),
             usage,
             answer: RefCell::new(None),
         }
     }
 
-    /// The origin's response as the client gets it: its status, headers (minus the held-back
-    /// cookies, plus `extra`) and body stream. A WebSocket upgrade goes back as it is, with its
-    /// socket, unless it tries to set one of our cookies: then without those.
+    /// The origin's response as the client gets it: its status and status text, headers
+    /// (minus the held-back cookies, plus `extra`) and body stream. A WebSocket upgrade goes
+    /// back as it is, with its socket, unless it tries to set one of our cookies: then without
+    /// those.
     pub fn response(&self, extra: &[(&'static str, String)]) -> Option<web_sys::Response> {
         let (answer, drop_set_cookie) = self.answer.borrow_mut().take()?;
-        let pairs = header_pairs(&answer.headers());
         let held_back =
             |(name, value): &(String, String)| name == "set-cookie" && drop_set_cookie(value);
-        let socket = Reflect::get(&answer, &"webSocket".into())
-            .ok()
-            .filter(JsValue::is_object);
+        let pairs: Vec<_> = Headers(answer.headers()).entries().collect();
+        let socket = answer.websocket();
         let upgraded = socket.is_some() || answer.status() == 101;
         if upgraded && !pairs.iter().any(held_back) {
             return Some(answer);
         }
-        let headers = web_sys::Headers::new().ok()?;
-        for pair in pairs.iter().filter(|pair| !held_back(pair)) {
-            headers.append(&pair.0, &pair.1).ok()?;
+        let headers = Headers::new();
+        for (name, value) in pairs.iter().filter(|pair| !held_back(pair)) {
+            headers.append(name, value).ok()?;
         }
         if !upgraded {
             for (name, value) in extra {
                 headers.set(name, value).ok()?;
             }
         }
-        let init = web_sys::ResponseInit::new();
+        let mut init = web_sys::ResponseInit::new();
         init.set_status(answer.status());
         init.set_status_text(&answer.status_text());
-        init.set_headers(&headers);
+        init.set_headers(&headers.0);
         if let Some(socket) = socket {
-            Reflect::set(&init, &"webSocket".into(), &socket).ok()?;
+            init.websocket(&socket).ok()?;
             return web_sys::Response::new_with_opt_str_and_init(None, &init).ok();
         }
         web_sys::Response::new_with_opt_readable_stream_and_init(answer.body().as_ref(), &init).ok()
     }
 
+    /// The request to forward: the incoming one's method, headers as the plan says, and its
+    /// body as a stream.
     fn outgoing(&self, plan: &ForwardPlan) -> Result<web_sys::Request, TransportError> {
-        let headers = web_sys::Headers::new().map_err(|_| TransportError::Network)?;
-        for (name, value) in header_pairs(&self.request.headers()) {
+        let headers = Headers::new();
+        for (name, value) in self.request.headers() {
             if !(plan.drop_header)(&name) {
                 headers
                     .append(&name, &value)
@@ -90,59 +96,51 @@ impl<'a> WorkersUpstream<'a> {
                 .set(name, value)
                 .map_err(|_| TransportError::Network)?;
         }
-        let init = web_sys::RequestInit::new();
-        init.set_method(&self.request.method());
-        init.set_headers(&headers);
-        if let Some(body) = self.request.body() {
-            init.set_body(&body);
-        }
-        // A 3xx goes back to the client as the origin sent it.
-        Reflect::set(&init, &"redirect".into(), &"manual".into())
-            .map_err(|_| TransportError::Network)?;
+        let incoming = self.request.inner();
+        let mut init = RequestInit::new();
+        init.with_headers(headers)
+            // A 3xx goes back to the client as the origin sent it.
+            .with_redirect(RequestRedirect::Manual)
+            .with_body(incoming.body().map(Into::into));
         if plan.bypass_cache && !plan.via_binding {
-            Reflect::set(&init, &"cache".into(), &"no-store".into())
-                .map_err(|_| TransportError::Network)?;
+            init.with_cache(CacheMode::NoStore);
         }
+        let init = web_sys::RequestInit::from(&init);
+        // The method as sent: workers-rs's `Method` turns an extension method (PROPFIND) into GET.
+        init.set_method(&incoming.method());
         web_sys::Request::new_with_str_and_init(&plan.url, &init)
             .map_err(|_| TransportError::Network)
     }
-}
 
-/// The header list as (lower-case name, value) pairs; `Set-Cookie`s come one by one.
-fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    let Ok(Some(entries)) = js_sys::try_iter(headers) else {
-        return pairs;
-    };
-    for entry in entries.flatten() {
-        let entry: js_sys::Array = entry.unchecked_into();
-        if let (Some(name), Some(value)) = (entry.get(0).as_string(), entry.get(1).as_string()) {
-            pairs.push((name, value));
-        }
+    /// Sends `outgoing` through the service binding or `fetch`, and awaits the runtime's own
+    /// `Response` (workers-rs's `Fetch` and `Fetcher` answer with theirs, without `statusText`).
+    async fn send(
+        &self,
+        outgoing: &web_sys::Request,
+        via_binding: bool,
+    ) -> Result<web_sys::Response, TransportError> {
+        let promise = if via_binding {
+            let service = self.service.clone().ok_or(TransportError::Network)?;
+            let service: worker::worker_sys::Fetcher = service.into_rpc();
+            service
+                .fetch(outgoing)
+                .map_err(|_| TransportError::Network)?
+        } else {
+            let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+            global.fetch_with_request(outgoing)
+        };
+        let answer = JsFuture::from(promise)
+            .await
+            .map_err(|_| TransportError::Network)?;
+        answer.dyn_into().map_err(|_| TransportError::Network)
     }
-    pairs
 }
 
 impl Upstream for WorkersUpstream<'_> {
     async fn forward(&self, plan: ForwardPlan) -> Result<Forwarded, TransportError> {
         bump(&self.usage.subrequests);
         let outgoing = self.outgoing(&plan)?;
-        let exchange = async {
-            let answer = if plan.via_binding {
-                call_binding(&self.binding, "fetch", &[outgoing.into()])
-                    .await
-                    .map_err(|()| TransportError::Network)?
-            } else {
-                let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-                super::promise::settled(&global.fetch_with_request(&outgoing))
-                    .await
-                    .map_err(|_| TransportError::Network)?
-            };
-            answer
-                .dyn_into::<web_sys::Response>()
-                .map_err(|_| TransportError::Network)
-        };
-        let exchange = pin!(exchange);
+        let exchange = pin!(self.send(&outgoing, plan.via_binding));
         let deadline = pin!(Delay::from(UPSTREAM_TIMEOUT));
         let answer = match select(exchange, deadline).await {
             Either::Left((answer, _)) => answer?,
