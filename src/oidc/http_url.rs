@@ -187,6 +187,40 @@ fn is_url_byte(b: u8) -> bool {
 mod tests {
     use super::*;
 
+    /// The words a setting's error page shows for each refusal: a reader must learn what to fix.
+    #[test]
+    fn each_problem_is_described_by_what_to_fix() {
+        let described = |raw: &str| {
+            HttpUrl::parse(raw)
+                .map(|_| ())
+                .map_err(UrlProblem::describe)
+        };
+        assert_eq!(
+            described("ftp://example.com/"),
+            Err("must be an https:// URL")
+        );
+        assert_eq!(
+            described("https://user:pw@example.com/"),
+            Err("must not contain a fragment or credentials")
+        );
+        assert_eq!(
+            described("https://example.com:0/"),
+            Err("has an invalid port")
+        );
+        assert!(described("https://exa mple.com/")
+            .is_err_and(|text| text.starts_with("has no usable host name")));
+    }
+
+    /// Debug shows the URL (never secret: settings URLs carry no credentials), for test output.
+    #[test]
+    fn debug_names_the_url() {
+        let url = HttpUrl::parse("https://webexapis.com/v1/authorize");
+        assert_eq!(
+            format!("{url:?}"),
+            "Ok(HttpUrl(https://webexapis.com/v1/authorize))"
+        );
+    }
+
     #[test]
     fn normalises_as_the_url_standard_does() {
         // (as written, serialised, origin, path, host)

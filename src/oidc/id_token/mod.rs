@@ -168,14 +168,15 @@ impl<'a> UnverifiedIdToken<'a> {
             return Err(IdTokenError::Malformed);
         }
         // The JWS Compact Serialization: exactly three base64url parts (RFC 7515 §7.1).
-        // jwt-compact reads the header's `alg`, `kid` and `cty` (and refuses a `cty` other
-        // than JSON); the header is also read strictly, for the rules it does not know.
+        // jwt-compact reads the header's `alg`, `kid` and `cty`, and enforces RFC 7515
+        // §4.1.10 / RFC 7519 §5.2 itself: a `cty` other than JSON (a nested JWT, say) is not
+        // an ID token and fails the parse. The header is also read strictly, for the rules
+        // jwt-compact does not know.
         let token = UntrustedToken::new(raw).map_err(|_| IdTokenError::Malformed)?;
         let (signing_input, _) = raw.rsplit_once('.').ok_or(IdTokenError::Malformed)?;
         let header = strict_header(signing_input)?;
         check_algorithm(token.algorithm())?;
         check_no_crit(&header)?;
-        check_content_type(&header)?;
         check_kid_is_text(&header)?;
         Ok(Self {
             token,
