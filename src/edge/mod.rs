@@ -23,7 +23,7 @@ use serde::Serialize;
 use worker::{console_error, console_log, console_warn, event, Date, Env, Request};
 
 use crate::app::{self, Context, EdgeFailure, InFlightRefreshes, RequestConfig};
-use crate::http::{Incoming, Reply};
+use crate::http::{split_request_url, Incoming, Reply};
 use crate::platform::Platform;
 use crate::provider_api::KeyCache;
 
@@ -150,17 +150,11 @@ fn page(mut reply: Reply) -> (Reply, worker::Result<web_sys::Response>) {
     (reply, Ok(response))
 }
 
-/// The request as the app sees it. The URL is the runtime's: absolute and already normalised.
+/// The request as the app sees it. The URL is the runtime's: absolute and already normalised,
+/// split by the same natively tested function the app's tests use.
 fn incoming(req: &Request) -> Incoming {
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let (origin, path, query) = match req.url() {
-        Ok(url) => (
-            url[..url::Position::BeforePath].to_owned(),
-            url.path().to_owned(),
-            url.query().unwrap_or_default().to_owned(),
-        ),
-        Err(_) => Default::default(),
-    };
+    let (origin, path, query) = split_request_url(&req.inner().url()).unwrap_or_default();
     Incoming {
         // The method as sent: workers-rs's `Method` reads an extension method (PROPFIND) as GET.
         method: req.inner().method(),
